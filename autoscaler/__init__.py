@@ -1,0 +1,1 @@
+"""openstack-gitops autoscaler: scales OpenStack API Deployments from load-balancer metrics."""

@@ -1,0 +1,92 @@
+"""kwok Stage documents: kwok's own lifecycle stages with our delays, plus a crash-loop stage.
+
+kwok's stages come from the pinned kwok module (copied next to the binary at build time), so
+they match the kwok we run; only their delays are rewritten, to make pods start quickly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+FAIL_LABEL = "testbed.openstack-gitops.io/fail"
+KWOK_FAILED_LABEL = "pod-container-running-failed.stage.kwok.x-k8s.io"
+
+# stage file -> (delay ms, jitter ms); None keeps kwok's own delay.
+_DELAYS: dict[str, tuple[int, int] | None] = {
+    "node-initialize.yaml": None,
+    "node-heartbeat-with-lease.yaml": None,
+    "pod-create.yaml": (0, 0),
+    "pod-init-container-running.yaml": (0, 0),
+    "pod-init-container-completed.yaml": (0, 0),
+    "pod-ready.yaml": (-1, -1),  # the configurable "pod becomes Ready" delay
+    "pod-complete.yaml": (-1, -1),
+    "pod-delete.yaml": (0, 0),
+    "pod-container-running-failed.yaml": (200, 0),
+}
+
+_CRASHLOOP_STAGE = f"""
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: testbed-pod-crashloop
+spec:
+  resourceRef: {{apiGroup: v1, kind: Pod}}
+  selector:
+    matchExpressions:
+    - key: '.metadata.labels["{FAIL_LABEL}"]'
+      operator: In
+      values: [crashloop]
+    - key: '.metadata.deletionTimestamp'
+      operator: DoesNotExist
+    - key: '.status.phase'
+      operator: In
+      values: [Running]
+    - key: '.status.conditions.[] | select( .type == "Ready" ) | .status'
+      operator: In
+      values: ['True']
+  weight: 10000
+  delay: {{durationMilliseconds: 200}}
+  next:
+    statusTemplate: |
+      {{{{ $now := Now }}}}
+      conditions:
+      - lastTransitionTime: {{{{ $now | Quote }}}}
+        status: "False"
+        reason: ContainersNotReady
+        type: Ready
+      - lastTransitionTime: {{{{ $now | Quote }}}}
+        status: "False"
+        reason: ContainersNotReady
+        type: ContainersReady
+      containerStatuses:
+      {{{{ range $index, $item := .spec.containers }}}}
+      - image: {{{{ $item.image | Quote }}}}
+        name: {{{{ $item.name | Quote }}}}
+        ready: false
+        started: false
+        restartCount: 5
+        lastState:
+          terminated: {{exitCode: 1, reason: Error, finishedAt: {{{{ $now | Quote }}}}}}
+        state:
+          waiting: {{reason: CrashLoopBackOff, message: "back-off restarting failed container"}}
+      {{{{ end }}}}
+      phase: Running
+"""
+
+
+def render(stage_dir: Path, ready_delay_ms: int, jitter_ms: int) -> str:
+    """All Stage documents as one multi-document YAML for ``kwok --config``."""
+    docs: list[Any] = []
+    for name, delay in _DELAYS.items():
+        doc = yaml.safe_load((stage_dir / name).read_text())
+        if delay is not None:
+            ms, jitter = (ready_delay_ms, jitter_ms) if delay[0] < 0 else delay
+            spec_delay = doc["spec"].setdefault("delay", {})
+            spec_delay["durationMilliseconds"] = ms
+            spec_delay["jitterDurationMilliseconds"] = jitter
+        docs.append(doc)
+    docs.append(yaml.safe_load(_CRASHLOOP_STAGE))
+    return yaml.safe_dump_all(docs, sort_keys=False)

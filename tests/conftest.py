@@ -1,0 +1,45 @@
+"""Shared fixtures: one real test bed per session, a fresh namespace per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+
+from testbed import bed
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def testbed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[bed.TestBed]:
+    """A running control plane with 1 control-plane and 3 compute kwok nodes, stopped at the end."""
+    directory = tmp_path_factory.mktemp("testbed")
+    tb = bed.up(directory, control_plane=1, compute=3, pod_ready_delay_ms=100,
+                log=(print if os.environ.get("TESTBED_VERBOSE") else lambda _m: None))
+    try:
+        yield tb
+    finally:
+        bed.down(directory)
+
+
+@pytest.fixture
+def api(testbed: bed.TestBed) -> Iterator[client.ApiClient]:
+    with testbed.api_client() as api_client:
+        yield api_client
+
+
+@pytest.fixture
+def namespace(api: client.ApiClient) -> Iterator[str]:
+    """A namespace of its own for one test, deleted afterwards."""
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    core = client.CoreV1Api(api)
+    core.create_namespace({"metadata": {"name": name}})
+    try:
+        yield name
+    finally:
+        core.delete_namespace(name)
