@@ -1,0 +1,1 @@
+"""Thin adapters to the outside world: Git, Kubernetes, Helm. Everything else is pure or uses these."""

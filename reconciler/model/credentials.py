@@ -1,0 +1,44 @@
+"""Which secrets a spec needs, and how to complete a stored set without touching existing ones.
+
+Names are stable (`oslo_db.nova`, `identity.admin`, ...) because they key the Secret the edge
+keeps: a regenerated password would lock every service out of its database. Randomness comes
+only from the injected `token` function (the edge passes `secrets.token_urlsafe`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+
+from .catalog import chart_credentials
+from .spec import Spec
+
+TOKEN_BYTES = 32  # entropy per generated credential: 256 bits, 43 URL-safe characters
+
+Token = Callable[[int], str]
+
+
+def needed_credentials(spec: Spec) -> tuple[str, ...]:
+    """Sorted names of every credential the enabled charts of `spec` carry."""
+    return credentials_of(spec.charts)
+
+
+def credentials_of(charts: Iterable[str]) -> tuple[str, ...]:
+    """Sorted names of every credential the given charts carry."""
+    return tuple(sorted({name for chart in charts for name in chart_credentials(chart)}))
+
+
+def complete(
+    existing: Mapping[str, str], needed: Iterable[str], token: Token
+) -> tuple[dict[str, str], tuple[str, ...]]:
+    """Reuse every existing value; generate only the missing needed ones with `token(TOKEN_BYTES)`.
+
+    Returns (all credentials, names newly generated). Existing credentials no longer needed are
+    kept: a service switched off and on again must find its old database password.
+    """
+    result = dict(sorted(existing.items()))
+    generated: list[str] = []
+    for name in sorted(set(needed)):
+        if not result.get(name):
+            result[name] = token(TOKEN_BYTES)
+            generated.append(name)
+    return dict(sorted(result.items())), tuple(generated)

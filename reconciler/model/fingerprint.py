@@ -1,0 +1,32 @@
+"""Per-service fingerprints: a change in a service's merged values changes its fingerprint.
+
+Status records them so an operator (and the upgrade gate) can see which services a commit
+touched without diffing values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from .catalog import CHARTS
+
+
+def canonical_json(values: Any) -> str:
+    """The one serialization hashed: sorted keys, no whitespace, UTF-8, finite numbers only."""
+    return json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def fingerprint(values: Any) -> str:
+    """sha256 (hex) of the canonical JSON of `values`."""
+    return hashlib.sha256(canonical_json(values).encode("utf-8")).hexdigest()
+
+
+def service_fingerprints(values_by_chart: Mapping[str, Any]) -> dict[str, str]:
+    """service -> fingerprint of {chart: values} over that service's rendered charts."""
+    by_service: dict[str, dict[str, Any]] = {}
+    for chart, values in values_by_chart.items():
+        by_service.setdefault(CHARTS[chart].service, {})[chart] = values
+    return {service: fingerprint(charts) for service, charts in sorted(by_service.items())}

@@ -1,0 +1,157 @@
+"""Check the parsed spec against openstackdeployment.schema.json and explain every violation.
+
+jsonschema's own messages name schema internals; operators need the field, its line and what
+would have been accepted, so each violation is translated into a SpecError here.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft202012Validator, ValidationError
+
+from .errors import SpecError
+from .source import Document, Path, SourceMap
+
+SCHEMA_FILE = "openstackdeployment.schema.json"
+
+_TYPE_WORDS = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "a string",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "nothing (null)",
+}
+
+
+@cache
+def schema() -> Mapping[str, Any]:
+    """The JSON Schema of the OpenStackDeployment file (shipped inside the package)."""
+    text = resources.files(__package__).joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    Draft202012Validator.check_schema(loaded)
+    return loaded
+
+
+def check(document: Document) -> list[SpecError]:
+    """Every schema violation of `document`, sorted by line; empty when it conforms."""
+    validator = Draft202012Validator(schema())
+    found: dict[tuple[str, str], SpecError] = {}
+    for error in validator.iter_errors(document.data):
+        for spec_error in _explain(error, document.source):
+            found.setdefault((spec_error.field, spec_error.message), spec_error)
+    return sorted(found.values(), key=lambda e: (e.line or 0, e.field, e.message))
+
+
+@dataclass(frozen=True)
+class _Violation:
+    """The parts of a jsonschema error the translation reads, with loose types pinned down."""
+
+    path: Path
+    keyword: str
+    expected: Any  # the keyword's value in the schema (enum list, required names, ...)
+    instance: Any
+    subschema: Mapping[str, Any]
+    message: str
+
+    @classmethod
+    def of(cls, error: ValidationError) -> _Violation:
+        subschema = error.schema if isinstance(error.schema, Mapping) else {}
+        return cls(
+            tuple(error.absolute_path),
+            str(error.validator),
+            error.validator_value,
+            error.instance,
+            subschema,
+            error.message,
+        )
+
+
+def _explain(error: ValidationError, source: SourceMap) -> Iterator[SpecError]:
+    """Translate one jsonschema error into operator words; some yield one error per key."""
+    v = _Violation.of(error)
+    path, instance = v.path, v.instance
+    if "propertyNames" in error.absolute_schema_path:
+        yield from _explain_key(v, source)
+    elif v.keyword == "required" and isinstance(instance, Mapping):
+        for name in v.expected:
+            if name not in instance:
+                yield source.error((*path, name), f"missing required field '{name}'", _required_hint(v.subschema, name))
+    elif v.keyword == "additionalProperties" and isinstance(instance, Mapping):
+        allowed = sorted(v.subschema.get("properties", {}))
+        for name in instance:
+            if name not in allowed:
+                yield source.error(
+                    (*path, name), f"unknown field '{name}'{_did_you_mean(name, allowed)}", _one_of(allowed)
+                )
+    elif v.keyword == "enum":
+        noun = v.subschema.get("title") or (str(path[-1]) if path else "value")
+        yield source.error(
+            path, f"unknown {noun} {_show(instance)}{_did_you_mean(instance, v.expected)}", _one_of(v.expected)
+        )
+    elif v.keyword == "const":
+        yield source.error(path, f"unsupported value {_show(instance)}", _show(v.expected))
+    elif v.keyword == "type":
+        wanted = [str(w) for w in (v.expected if isinstance(v.expected, list) else [v.expected])]
+        expected = " or ".join(_TYPE_WORDS.get(w, w) for w in wanted)
+        if "string" in wanted and isinstance(instance, int | float) and not isinstance(instance, bool):
+            expected += f', quoted: "{instance}"'
+        yield source.error(path, f"wrong type: got {_describe(instance)}", expected)
+    else:
+        yield source.error(path, f"invalid value {_show(instance)}", str(v.subschema.get("description", v.message)))
+
+
+def _explain_key(v: _Violation, source: SourceMap) -> Iterator[SpecError]:
+    """A mapping key that the schema refuses (unknown chart name, malformed label key)."""
+    key = str(v.instance)
+    if v.keyword == "enum":
+        noun = v.subschema.get("title", "key")
+        yield source.error(
+            (*v.path, key), f"unknown {noun} '{key}'{_did_you_mean(key, v.expected)}", _one_of(v.expected)
+        )
+    else:
+        yield source.error((*v.path, key), f"invalid key '{key}'", str(v.subschema.get("description", v.message)))
+
+
+def _one_of(choices: Any) -> str:
+    return "one of: " + ", ".join(str(c) for c in choices)
+
+
+def _required_hint(subschema: Mapping[str, Any], name: str) -> str:
+    """What a missing field should look like, from the schema's own description when it has one."""
+    prop = subschema.get("properties", {}).get(name, {})
+    described = prop.get("description") if isinstance(prop, Mapping) else None
+    return str(described or subschema.get("description") or f"'{name}' to be set")
+
+
+def _did_you_mean(value: object, choices: Any) -> str:
+    if not isinstance(value, str):
+        return ""
+    close = difflib.get_close_matches(value, [str(c) for c in choices], n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _show(value: object) -> str:
+    return f"'{value}'" if isinstance(value, str) else json.dumps(value)
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return f"the text '{value}'"
+    if value is None:
+        return "nothing (null)"
+    return f"the number {value}"

@@ -1,0 +1,230 @@
+"""The operator's spec as frozen dataclasses, built from a schema-valid document.
+
+Defaults for omitted fields are one table (`DEFAULTS`), keyed by the path they fill, so the
+README, the template and the code agree on a single source of truth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+from .catalog import AUTOSCALABLE, SERVICES, AutoscalableApi, NetworkBackend, NodeRole, charts_for
+from .presets import Size
+from .source import Document, Path, SourceMap
+from .tree import merge_all
+
+__all__ = [
+    "DEFAULTS",
+    "AutoscalingPolicy",
+    "ChartSource",
+    "ChartSourceType",
+    "HealthWatcherPolicy",
+    "NetworkBackend",
+    "NodeRoles",
+    "NodeSelector",
+    "ServiceSpec",
+    "Size",
+    "Spec",
+    "autoscaled",
+    "build",
+]
+
+
+DEFAULT_SCALE_DOWN_STABILIZATION_SECONDS = 300  # HPA's default window
+
+
+class ChartSourceType(StrEnum):
+    """Where the charts come from."""
+
+    DIRECTORY = "directory"  # a folder of the config repo
+    HELM = "helm"  # an http(s) Helm repository
+    OCI = "oci"  # an OCI registry
+
+
+@dataclass(frozen=True)
+class ChartSource:
+    """Chart location: a path relative to the config repo root, or a repository URL."""
+
+    type: ChartSourceType
+    location: str
+
+
+@dataclass(frozen=True)
+class NodeSelector:
+    """One node label; OpenStack-Helm charts select nodes by exactly one key/value pair."""
+
+    key: str
+    value: str
+
+
+@dataclass(frozen=True)
+class NodeRoles:
+    """Which nodes run the control plane, the hypervisors and the network agents."""
+
+    control_plane: NodeSelector
+    compute: NodeSelector
+    network: NodeSelector
+
+    def selector(self, role: NodeRole) -> NodeSelector:
+        """The label of `role`."""
+        return {
+            NodeRole.CONTROL_PLANE: self.control_plane,
+            NodeRole.COMPUTE: self.compute,
+            NodeRole.NETWORK: self.network,
+        }[role]
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """One service switched on or off."""
+
+    name: str
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class AutoscalingPolicy:
+    """Scaling bounds of one API Deployment, read by the autoscaler."""
+
+    deployment: str
+    min_replicas: int
+    max_replicas: int
+    target_sessions_per_replica: float
+    scale_down_stabilization_seconds: int = DEFAULT_SCALE_DOWN_STABILIZATION_SECONDS
+
+
+@dataclass(frozen=True)
+class HealthWatcherPolicy:
+    """Limits of the health watcher's self-healing."""
+
+    enabled: bool = True
+    max_restarts_per_hour: int = 10
+
+
+@dataclass(frozen=True)
+class Spec:
+    """The whole desired state an operator declared, with defaults filled in."""
+
+    name: str
+    release: str
+    size: Size
+    region: str
+    public_domain: str
+    namespace: str
+    services: tuple[ServiceSpec, ...]
+    network_backend: NetworkBackend
+    node_roles: NodeRoles
+    chart_source: ChartSource
+    chart_versions: Mapping[str, str]
+    overrides: Mapping[str, Mapping[str, Any]]
+    autoscaling: tuple[AutoscalingPolicy, ...]
+    health_watcher: HealthWatcherPolicy
+    source: SourceMap = field(default=SourceMap("<spec>"), compare=False, repr=False)
+
+    @property
+    def enabled_services(self) -> frozenset[str]:
+        """Names of the services switched on."""
+        return frozenset(s.name for s in self.services if s.enabled)
+
+    @property
+    def charts(self) -> tuple[str, ...]:
+        """Charts of the enabled services, in apply order."""
+        return charts_for(self.enabled_services, self.network_backend)
+
+    def policy(self, deployment: str) -> AutoscalingPolicy | None:
+        """The autoscaling policy of `deployment`, if any."""
+        return next((p for p in self.autoscaling if p.deployment == deployment), None)
+
+
+DEFAULTS: Mapping[Path, Any] = MappingProxyType(
+    {
+        ("region",): "RegionOne",
+        ("namespace",): "openstack",
+        ("networking", "backend"): "openvswitch",
+        ("nodeRoles", "controlPlane"): {"openstack-control-plane": "enabled"},
+        ("nodeRoles", "compute"): {"openstack-compute-node": "enabled"},
+        ("nodeRoles", "network"): {"openvswitch": "enabled"},
+        ("charts", "source"): {"type": "directory", "path": "charts"},
+        ("charts", "versions"): {},
+        ("overrides",): {},
+        ("autoscaling",): {},
+        ("healthWatcher", "enabled"): True,
+        ("healthWatcher", "maxRestartsPerHour"): 10,
+    }
+)
+"""Values of the `spec` fields an operator may omit, keyed by their path under `spec`."""
+
+
+def build(document: Document) -> Spec:
+    """Build the Spec from a document that already passed the schema."""
+    doc: Mapping[str, Any] = document.data
+    spec: Mapping[str, Any] = doc["spec"]
+
+    def get(*path: str) -> Any:
+        node: Any = spec
+        for key in path:
+            if not isinstance(node, Mapping) or key not in node:
+                return DEFAULTS[path]
+            node = node[key]
+        return node
+
+    source = get("charts", "source")
+    source_type = ChartSourceType(source["type"])
+    return Spec(
+        name=doc["metadata"]["name"],
+        release=spec["release"],
+        size=Size(spec["size"]),
+        region=get("region"),
+        public_domain=spec["publicDomain"],
+        namespace=get("namespace"),
+        services=tuple(ServiceSpec(name, bool(spec["services"][name]["enabled"])) for name in SERVICES),
+        network_backend=NetworkBackend(get("networking", "backend")),
+        node_roles=NodeRoles(
+            control_plane=_selector(get("nodeRoles", "controlPlane")),
+            compute=_selector(get("nodeRoles", "compute")),
+            network=_selector(get("nodeRoles", "network")),
+        ),
+        chart_source=ChartSource(
+            source_type, source["path"] if source_type is ChartSourceType.DIRECTORY else source["url"]
+        ),
+        chart_versions=MappingProxyType(dict(sorted(get("charts", "versions").items()))),
+        overrides=MappingProxyType(
+            {chart: MappingProxyType(merge_all([values])) for chart, values in sorted(get("overrides").items())}
+        ),
+        autoscaling=tuple(
+            AutoscalingPolicy(
+                deployment=name,
+                min_replicas=policy["minReplicas"],
+                max_replicas=policy["maxReplicas"],
+                target_sessions_per_replica=float(policy["targetSessionsPerReplica"]),
+                scale_down_stabilization_seconds=policy.get(
+                    "scaleDownStabilizationSeconds", DEFAULT_SCALE_DOWN_STABILIZATION_SECONDS
+                ),
+            )
+            for name, policy in sorted(get("autoscaling").items())
+        ),
+        health_watcher=HealthWatcherPolicy(
+            enabled=get("healthWatcher", "enabled"),
+            max_restarts_per_hour=get("healthWatcher", "maxRestartsPerHour"),
+        ),
+        source=document.source,
+    )
+
+
+def _selector(labels: Mapping[str, str]) -> NodeSelector:
+    ((key, value),) = labels.items()
+    return NodeSelector(key, value)
+
+
+def autoscaled(spec: Spec) -> tuple[tuple[AutoscalingPolicy, AutoscalableApi], ...]:
+    """Policies that apply: a known API Deployment of an enabled service."""
+    enabled = spec.enabled_services
+    return tuple(
+        (p, AUTOSCALABLE[p.deployment])
+        for p in spec.autoscaling
+        if p.deployment in AUTOSCALABLE and AUTOSCALABLE[p.deployment].service in enabled
+    )

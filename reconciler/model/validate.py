@@ -1,0 +1,229 @@
+"""Meaning checks the schema cannot express: dependencies, release path, replica bounds, charts.
+
+Each rule is a small pure function listed in `RULES`; `validate` runs them all so the operator
+sees every problem at once. Each error names its file, line, field and what was expected.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .catalog import AUTOSCALABLE, SERVICES
+from .errors import SpecError
+from .releases import RELEASE_ORDER, RELEASES, UpgradeKind, classify_upgrade
+from .source import Path
+from .spec import Spec
+
+MIN_REPLICAS = 1
+MAX_REPLICAS = 100
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Facts from outside the spec that some rules need; None means "unknown, skip the rule"."""
+
+    available_charts: Mapping[str, str] | None = None  # chart name -> version in the chart source
+    current_release: str | None = None  # release running in the cluster now
+
+
+Rule = Callable[[Spec, Inputs], Iterator[SpecError]]
+
+
+def known_release(spec: Spec, _: Inputs) -> Iterator[SpecError]:
+    """The release must be one we have pins for."""
+    if spec.release not in RELEASES:
+        yield _error(
+            spec, ("spec", "release"), f"unknown release '{spec.release}'", "one of: " + ", ".join(RELEASE_ORDER)
+        )
+
+
+def upgrade_path(spec: Spec, inputs: Inputs) -> Iterator[SpecError]:
+    """Only the next release is an allowed move: no downgrade, no skip-level upgrade."""
+    current = inputs.current_release
+    if current is None or spec.release not in RELEASES:
+        return
+    kind = classify_upgrade(current, spec.release)
+    if kind is UpgradeKind.DOWNGRADE:
+        yield _error(
+            spec,
+            ("spec", "release"),
+            f"downgrade from {current} to {spec.release} is refused",
+            f"{current} or the release after it",
+        )
+    elif kind is UpgradeKind.SKIP_LEVEL:
+        following = RELEASE_ORDER[RELEASE_ORDER.index(current) + 1]
+        yield _error(
+            spec,
+            ("spec", "release"),
+            f"skip-level upgrade from {current} to {spec.release} is refused",
+            f"{following} first (one release at a time)",
+        )
+    elif kind is UpgradeKind.UNKNOWN:
+        yield _error(
+            spec,
+            ("spec", "release"),
+            f"the running release {current} is not supported",
+            "one of: " + ", ".join(RELEASE_ORDER),
+        )
+
+
+def some_service_enabled(spec: Spec, _: Inputs) -> Iterator[SpecError]:
+    """Switching everything off would prune the whole cloud, which is never what a typo meant."""
+    if not spec.enabled_services:
+        yield _error(
+            spec, ("spec", "services"), "a spec that removes every service is refused", "at least one service enabled"
+        )
+
+
+def dependencies_enabled(spec: Spec, _: Inputs) -> Iterator[SpecError]:
+    """An enabled service needs each of its dependencies enabled too.
+
+    A missing dependency is reported once, at the service closest to it: with mariadb off, the
+    error is on identity, not repeated on every service that reaches mariadb through identity.
+    """
+    enabled = spec.enabled_services
+    for name, info in SERVICES.items():
+        if name not in enabled:
+            continue
+        via = [SERVICES[d] for d in info.depends_on if d in enabled]
+        for dependency in info.depends_on:
+            if dependency in enabled or any(dependency in v.depends_on for v in via):
+                continue
+            yield _error(
+                spec,
+                ("spec", "services", name, "enabled"),
+                f"{name} needs {dependency}, which is disabled",
+                f"spec.services.{dependency}.enabled: true, or {name} disabled",
+            )
+
+
+def autoscaling_targets(spec: Spec, _: Inputs) -> Iterator[SpecError]:
+    """Policies may only name API Deployments the autoscaler can scale, of enabled services."""
+    for policy in spec.autoscaling:
+        path: Path = ("spec", "autoscaling", policy.deployment)
+        api = AUTOSCALABLE.get(policy.deployment)
+        if api is None:
+            close = difflib.get_close_matches(policy.deployment, list(AUTOSCALABLE), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            yield _error(
+                spec,
+                path,
+                f"'{policy.deployment}' is not an autoscalable API Deployment{hint}",
+                "one of: " + ", ".join(AUTOSCALABLE),
+            )
+        elif api.service not in spec.enabled_services:
+            yield _error(
+                spec,
+                path,
+                f"{policy.deployment} belongs to {api.service}, which is disabled",
+                f"{api.service} enabled, or no policy for {policy.deployment}",
+            )
+
+
+def autoscaling_bounds(spec: Spec, _: Inputs) -> Iterator[SpecError]:
+    """Replica bounds must be possible: 1 <= min <= max <= 100."""
+    for p in spec.autoscaling:
+        base: Path = ("spec", "autoscaling", p.deployment)
+        if p.min_replicas < MIN_REPLICAS:
+            yield _error(
+                spec,
+                (*base, "minReplicas"),
+                f"minReplicas {p.min_replicas} is below {MIN_REPLICAS}",
+                f"at least {MIN_REPLICAS}",
+            )
+        if p.max_replicas > MAX_REPLICAS:
+            yield _error(
+                spec,
+                (*base, "maxReplicas"),
+                f"maxReplicas {p.max_replicas} is above {MAX_REPLICAS}",
+                f"at most {MAX_REPLICAS}",
+            )
+        if p.min_replicas > p.max_replicas:
+            yield _error(
+                spec,
+                (*base, "minReplicas"),
+                f"minReplicas {p.min_replicas} is greater than maxReplicas {p.max_replicas}",
+                "minReplicas <= maxReplicas",
+            )
+
+
+def override_replicas(spec: Spec, _: Inputs) -> Iterator[SpecError]:
+    """Raw overrides bypass the schema, so replica counts set there are checked here."""
+    for chart, values in spec.overrides.items():
+        pod = values.get("pod")
+        replicas = pod.get("replicas") if isinstance(pod, Mapping) else None
+        if isinstance(replicas, Mapping):
+            yield from _replica_counts(spec, ("spec", "overrides", chart, "pod", "replicas"), replicas)
+
+
+def _replica_counts(spec: Spec, path: Path, replicas: Mapping[str, Any]) -> Iterator[SpecError]:
+    for component, count in replicas.items():
+        here: Path = (*path, component)
+        if isinstance(count, Mapping):
+            yield from _replica_counts(spec, here, count)
+        elif isinstance(count, bool) or not isinstance(count, int):
+            yield _error(spec, here, f"replica count {count!r} is not a whole number", "a whole number, 0 or more")
+        elif count < 0:
+            yield _error(spec, here, f"negative replica count {count}", "a whole number, 0 or more")
+
+
+def charts_available(spec: Spec, inputs: Inputs) -> Iterator[SpecError]:
+    """Every chart of an enabled service must exist in the chart source at the pinned version."""
+    available = inputs.available_charts
+    release = RELEASES.get(spec.release)
+    if available is None or release is None:
+        return
+    where = f"{spec.chart_source.type.value} {spec.chart_source.location}"
+    for chart in spec.charts:
+        path: Path
+        if chart in spec.chart_versions:
+            expected, path, origin = spec.chart_versions[chart], ("spec", "charts", "versions", chart), "override"
+        else:
+            expected, path, origin = release.chart_versions[chart], ("spec", "release"), f"{spec.release} pin"
+        found = available.get(chart)
+        if found is None:
+            yield _error(
+                spec,
+                ("spec", "charts", "source"),
+                f"chart '{chart}' is missing from the chart source ({where})",
+                f"{chart} {expected} ({origin})",
+            )
+        elif found != expected:
+            yield _error(
+                spec,
+                path,
+                f"chart '{chart}' is version {found} in the chart source ({where})",
+                f"{chart} {expected} ({origin})",
+            )
+
+
+RULES: tuple[tuple[str, Rule], ...] = (
+    ("known release", known_release),
+    ("upgrade path", upgrade_path),
+    ("some service enabled", some_service_enabled),
+    ("dependencies enabled", dependencies_enabled),
+    ("autoscaling targets", autoscaling_targets),
+    ("autoscaling bounds", autoscaling_bounds),
+    ("override replicas", override_replicas),
+    ("charts available", charts_available),
+)
+"""Every meaning check, in the order its errors are reported."""
+
+
+def validate(
+    spec: Spec, available_charts: Mapping[str, str] | None = None, current_release: str | None = None
+) -> list[SpecError]:
+    """All meaning errors of `spec` (empty when it may be applied). Pure.
+
+    `available_charts` (name -> version in the chart source) and `current_release` (what runs now)
+    come from the edge; when None, the rules that need them are skipped.
+    """
+    inputs = Inputs(available_charts, current_release)
+    return [error for _, rule in RULES for error in rule(spec, inputs)]
+
+
+def _error(spec: Spec, path: Path, message: str, expected: str) -> SpecError:
+    return spec.source.error(path, message, expected)

@@ -1,0 +1,1 @@
+"""Pure planning: rendered manifests + live state + inventory -> what to create, update, prune."""
