@@ -1,0 +1,351 @@
+"""GitSource against real repositories: by path and over git daemon, plus the ways a fetch can fail."""
+
+from __future__ import annotations
+
+import http.server
+import socket
+import subprocess
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from reconciler.edges.git import Checkout, GitFetchError, GitSource, classify, redact
+
+HERMETIC_ENV = {
+    "GIT_AUTHOR_NAME": "Test Author",
+    "GIT_AUTHOR_EMAIL": "author@example.invalid",
+    "GIT_COMMITTER_NAME": "Test Committer",
+    "GIT_COMMITTER_EMAIL": "committer@example.invalid",
+    "GIT_CONFIG_GLOBAL": "/dev/null",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+@pytest.fixture(autouse=True)
+def hermetic_git(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No global or system git config, and an identity for commits, for every git these tests run."""
+    for key, value in HERMETIC_ENV.items():
+        monkeypatch.setenv(key, value)
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Daemon:
+    base: Path
+    port: int
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    """A real `git daemon` serving every repository under `base` on 127.0.0.1."""
+    base = tmp_path_factory.mktemp("served")
+    port = free_port()
+    proc = subprocess.Popen(
+        ["git", "daemon", "--reuseaddr", f"--base-path={base}", "--export-all", "--enable=receive-pack",
+         "--listen=127.0.0.1", f"--port={port}", str(base)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            assert proc.poll() is None, "git daemon exited at start"
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "git daemon did not listen within 10 s"
+                time.sleep(0.05)
+        yield Daemon(base, port)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """A bare repository (the config repo) and a work clone that commits and pushes to it."""
+
+    bare: Path
+    work: Path
+    url: str
+
+    def commit(self, files: dict[str, str | None], message: str) -> str:
+        for name, text in files.items():
+            path = self.work / name
+            if text is None:
+                path.unlink()
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text)
+        git(self.work, "add", "-A")
+        git(self.work, "commit", "-q", "-m", message)
+        return git(self.work, "rev-parse", "HEAD")
+
+    def push(self, *, force: bool = False) -> None:
+        git(self.work, "push", "-q", *(["--force"] if force else []), "origin", "main")
+
+
+@pytest.fixture(params=["path", "git-daemon"])
+def upstream(request: pytest.FixtureRequest, daemon: Daemon, tmp_path: Path) -> Upstream:
+    bare = daemon.base / f"config-{uuid.uuid4().hex[:8]}.git"
+    git(daemon.base, "init", "-q", "--bare", "-b", "main", str(bare))
+    git(bare, "config", "receive.denyDeleteCurrent", "ignore")
+    work = tmp_path / "work"
+    git(tmp_path, "init", "-q", "-b", "main", str(work))
+    git(work, "remote", "add", "origin", str(bare))
+    url = str(bare) if request.param == "path" else f"git://127.0.0.1:{daemon.port}/{bare.name}"
+    return Upstream(bare, work, url)
+
+
+def tree(checkout: Checkout) -> dict[str, str]:
+    """Every file of the work tree (outside .git) with its content."""
+    return {str(p.relative_to(checkout.path)): p.read_text() for p in sorted(checkout.path.rglob("*"))
+            if p.is_file() and ".git" not in p.relative_to(checkout.path).parts}
+
+
+def test_first_fetch_returns_head_and_files(upstream: Upstream, tmp_path: Path) -> None:
+    upstream.commit({"old.yaml": "gone: true\n"}, "older commit")
+    head = upstream.commit({"spec.yaml": "replicas: 1\n", "old.yaml": None, "sub/values.yaml": "a: b\n"},
+                           "Scale compute\n\nLonger explanation.")
+    upstream.push()
+    source = GitSource(upstream.url, "main", tmp_path / "checkout")
+    assert source.last_commit is None
+
+    checkout = source.fetch()
+
+    assert checkout == Checkout(head, (tmp_path / "checkout").resolve(), "main", "Scale compute")
+    assert tree(checkout) == {"spec.yaml": "replicas: 1\n", "sub/values.yaml": "a: b\n"}
+    assert source.last_commit == head
+    assert git(checkout.path, "rev-parse", "HEAD") == head
+    assert git(checkout.path, "rev-parse", "--is-shallow-repository") == "true"  # --depth 1, not the history
+
+
+def test_new_commit_is_seen_and_local_changes_are_wiped(upstream: Upstream, tmp_path: Path) -> None:
+    first = upstream.commit({"spec.yaml": "replicas: 1\n", "drop.yaml": "x\n"}, "first")
+    upstream.push()
+    source = GitSource(upstream.url, "main", tmp_path / "checkout")
+    checkout = source.fetch()
+    (checkout.path / "spec.yaml").write_text("edited by hand\n")
+    (checkout.path / "stray.txt").write_text("untracked\n")
+
+    second = upstream.commit({"spec.yaml": "replicas: 3\n", "drop.yaml": None}, "second")
+    upstream.push()
+    again = source.fetch()
+
+    assert (first != second, again.commit, again.message) == (True, second, "second")
+    assert tree(again) == {"spec.yaml": "replicas: 3\n"}
+    assert source.last_commit == second
+
+
+def test_force_push_is_followed(upstream: Upstream, tmp_path: Path) -> None:
+    upstream.commit({"spec.yaml": "v: 1\n"}, "base")
+    rewritten = upstream.commit({"spec.yaml": "v: 2\n", "extra.yaml": "e\n"}, "to be rewritten")
+    upstream.push()
+    source = GitSource(upstream.url, "main", tmp_path / "checkout")
+    assert source.fetch().commit == rewritten
+
+    git(upstream.work, "reset", "-q", "--hard", "HEAD~1")
+    replacement = upstream.commit({"spec.yaml": "v: 3\n"}, "replacement")
+    upstream.push(force=True)
+    checkout = source.fetch()
+
+    assert checkout.commit == replacement
+    assert tree(checkout) == {"spec.yaml": "v: 3\n"}
+    assert source.last_commit == replacement
+
+
+def test_deleted_branch_is_branch_missing_and_keeps_the_checkout(upstream: Upstream, tmp_path: Path) -> None:
+    head = upstream.commit({"spec.yaml": "keep: me\n"}, "only")
+    upstream.push()
+    source = GitSource(upstream.url, "main", tmp_path / "checkout")
+    before = source.fetch()
+    files = tree(before)
+
+    git(upstream.work, "push", "-q", "origin", "--delete", "main")
+    with pytest.raises(GitFetchError) as caught:
+        source.fetch()
+
+    assert caught.value.reason == "BranchMissing", str(caught.value)
+    assert tree(before) == files
+    assert git(before.path, "rev-parse", "HEAD") == head
+    assert source.last_commit == head
+
+
+def test_stale_locks_from_a_killed_fetch_do_not_block_the_next(upstream: Upstream, tmp_path: Path) -> None:
+    upstream.commit({"spec.yaml": "v: 1\n"}, "first")
+    upstream.push()
+    source = GitSource(upstream.url, "main", tmp_path / "checkout")
+    gitdir = source.fetch().path / ".git"
+    (gitdir / "shallow.lock").write_text("")
+    (gitdir / "refs" / "remotes" / "origin" / "main.lock").write_text("")
+
+    head = upstream.commit({"spec.yaml": "v: 2\n"}, "second")
+    upstream.push()
+    assert source.fetch().commit == head
+
+
+def test_changed_url_repoints_origin(daemon: Daemon, tmp_path: Path) -> None:
+    repos = []
+    for name in ("a", "b"):
+        work = tmp_path / name
+        git(tmp_path, "init", "-q", "-b", "main", str(work))
+        (work / "name.txt").write_text(name)
+        git(work, "add", "-A")
+        git(work, "commit", "-q", "-m", name)
+        repos.append(work)
+    assert GitSource(str(repos[0]), "main", tmp_path / "checkout").fetch().message == "a"
+    checkout = GitSource(str(repos[1]), "main", tmp_path / "checkout").fetch()
+    assert (checkout.message, (checkout.path / "name.txt").read_text()) == ("b", "b")
+
+
+def closed_port() -> int:
+    return free_port()  # bound and released: nothing listens there now
+
+
+@pytest.mark.parametrize("make_url", [
+    pytest.param(lambda d: f"git://127.0.0.1:{closed_port()}/config.git", id="git-closed-port"),
+    pytest.param(lambda d: f"http://127.0.0.1:{closed_port()}/config.git", id="http-closed-port"),
+    pytest.param(lambda d: f"git://127.0.0.1:{d.port}/no-such-repo.git", id="daemon-unknown-repo"),
+    pytest.param(lambda d: str(d.base / "no-such-repo.git"), id="missing-path"),
+])
+def test_unreachable_fails_fast(make_url: Callable[[Daemon], str], daemon: Daemon, tmp_path: Path) -> None:
+    url = make_url(daemon)
+    started = time.monotonic()
+    with pytest.raises(GitFetchError) as caught:
+        GitSource(url, "main", tmp_path / "checkout", timeout=20).fetch()
+    assert caught.value.reason == "Unreachable", str(caught.value)
+    assert time.monotonic() - started < 5
+
+
+@pytest.fixture
+def unauthorized_http() -> Iterator[int]:
+    """An HTTP server that answers every request with 401 Basic, like a private repository."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="git"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("userinfo", ["", "deploy:tok3n-SECRET@"], ids=["anonymous", "token-in-url"])
+def test_rejected_credentials_are_auth_failed(unauthorized_http: int, userinfo: str, tmp_path: Path) -> None:
+    url = f"http://{userinfo}127.0.0.1:{unauthorized_http}/config.git"
+    with pytest.raises(GitFetchError) as caught:
+        GitSource(url, "main", tmp_path / "checkout", timeout=20).fetch()
+    assert caught.value.reason == "AuthFailed", str(caught.value)
+    assert "tok3n-SECRET" not in "".join(traceback.format_exception(caught.value))
+
+
+@pytest.mark.parametrize("port_kind", ["closed", "unauthorized"])
+def test_credentials_never_appear_in_errors(port_kind: str, unauthorized_http: int, tmp_path: Path) -> None:
+    port = closed_port() if port_kind == "closed" else unauthorized_http
+    url = f"https://deploy:tok3n-SECRET@127.0.0.1:{port}/config.git"
+    with pytest.raises(GitFetchError) as caught:
+        GitSource(url, "main", tmp_path / "checkout", timeout=20).fetch()
+    text = "".join(traceback.format_exception(caught.value)) + repr(caught.value)
+    assert "tok3n-SECRET" not in text
+    assert "deploy" not in text
+    assert f"https://***@127.0.0.1:{port}/config.git" in str(caught.value)
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """Accepts TCP connections and never answers: the network hang a timeout must cut."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.05)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield int(listener.getsockname()[1])
+    finally:
+        stop.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        listener.close()
+
+
+def test_hanging_remote_times_out(silent_server: int, tmp_path: Path) -> None:
+    source = GitSource(f"git://127.0.0.1:{silent_server}/config.git", "main", tmp_path / "checkout", timeout=1)
+    started = time.monotonic()
+    with pytest.raises(GitFetchError) as caught:
+        source.fetch()
+    elapsed = time.monotonic() - started
+    assert caught.value.reason == "Timeout", str(caught.value)
+    assert 0.9 < elapsed < 5
+    assert source.last_commit is None
+
+
+@pytest.mark.parametrize("branch", ["", "-upload-pack=touch x", "a..b", "feature/", "with space", "x.lock"])
+def test_invalid_branch_is_refused_before_git_runs(branch: str, tmp_path: Path) -> None:
+    with pytest.raises(GitFetchError) as caught:
+        GitSource(str(tmp_path / "nowhere"), branch, tmp_path / "checkout").fetch()
+    assert caught.value.reason == "Invalid"
+    assert not (tmp_path / "checkout").exists()
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("fatal: unable to access 'https://***@h/': x", "fatal: unable to access 'https://***@h/': x"),
+    ("see https://user:pa55@git.example.com/r.git and ssh://git@h/r", "see https://***@git.example.com/r.git and "
+                                                                      "ssh://***@h/r"),
+    ("no credentials in https://git.example.com/r.git", "no credentials in https://git.example.com/r.git"),
+])
+def test_redact(text: str, expected: str) -> None:
+    assert redact(text) == expected
+
+
+@pytest.mark.parametrize(("stderr", "reason"), [
+    ("fatal: couldn't find remote ref refs/heads/main", "BranchMissing"),
+    ("fatal: could not read Username for 'https://h': terminal prompts disabled", "AuthFailed"),
+    ("fatal: unable to access 'https://h/r/': The requested URL returned error: 403", "AuthFailed"),
+    ("git@h: Permission denied (publickey).\nfatal: Could not read from remote repository.", "AuthFailed"),
+    ("fatal: unable to access 'https://nope/': Could not resolve host: nope", "Unreachable"),
+    ("fatal: '/tmp/test_timeout0/x' does not appear to be a git repository", "Unreachable"),
+    ("fatal: repository 'http://127.0.0.1:40321/r/' not found", "Unreachable"),
+    ("ssh: connect to host h port 22: Connection timed out", "Timeout"),
+    ("fatal: not a git repository (or any parent up to mount point /)", "Invalid"),
+])
+def test_classify(stderr: str, reason: str) -> None:
+    assert classify(stderr) == reason
