@@ -25,6 +25,10 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--compute", type=int, default=2, help="compute nodes (default 2)")
     up.add_argument("--pod-ready-delay-ms", type=int, default=300, help="kwok delay before pods are Ready")
     sub.add_parser("down", help="stop every process the test bed started")
+    demo_cmd = sub.add_parser("demo", help="test bed + template config repo + reconciler until converged")
+    demo_cmd.add_argument("--control-plane", type=int, default=3)
+    demo_cmd.add_argument("--compute", type=int, default=5)
+    demo_cmd.add_argument("--timeout", type=float, default=600, help="seconds to wait for convergence")
     sub.add_parser("status", help="exit 0 while the test bed is up")
     args = parser.parse_args(argv)
     try:
@@ -39,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
                 return 130
             print(tb.kubeconfig)
             return 0
+        if args.command == "demo":
+            from testbed import demo  # noqa: PLC0415 -- only the demo needs the product's CLI
+
+            return demo.run(args.dir, args.control_plane, args.compute, args.timeout)
         if args.command == "down":
             stopped = bed.down(args.dir)
             _log(f"testbed: stopped {', '.join(stopped) if stopped else 'nothing (not running)'}")

@@ -83,14 +83,18 @@ class TestBed:
         """Audit-log request counts by verb for one client (matched by user agent and/or user)."""
         return count_requests(self.audit_log, user_agent_prefix, user)
 
+    def audit_events(self, user_agent_prefix: str = "", user: str = "") -> list[dict[str, Any]]:
+        return audit_events(self.audit_log, user_agent_prefix, user)
+
     def down(self) -> list[str]:
         return down(self.directory)
 
 
-def count_requests(audit_log: Path, user_agent_prefix: str = "", user: str = "") -> Counter[str]:
-    counts: Counter[str] = Counter()
+def audit_events(audit_log: Path, user_agent_prefix: str = "", user: str = "") -> list[dict[str, Any]]:
+    """Completed requests from the audit log, optionally only one client's (user agent / user)."""
+    events: list[dict[str, Any]] = []
     if not audit_log.exists():
-        return counts
+        return events
     with audit_log.open() as fh:
         for line in fh:
             try:
@@ -103,8 +107,12 @@ def count_requests(audit_log: Path, user_agent_prefix: str = "", user: str = "")
                 continue
             if user and event.get("user", {}).get("username") != user:
                 continue
-            counts[event.get("verb", "?")] += 1
-    return counts
+            events.append(event)
+    return events
+
+
+def count_requests(audit_log: Path, user_agent_prefix: str = "", user: str = "") -> Counter[str]:
+    return Counter(str(e.get("verb", "?")) for e in audit_events(audit_log, user_agent_prefix, user))
 
 
 def up(directory: Path | None = None, control_plane: int = 1, compute: int = 2, pod_ready_delay_ms: int = 300,

@@ -28,7 +28,7 @@ _CLASSIFY: tuple[tuple[Reason, tuple[str, ...]], ...] = (
                     "permission denied, please try again", "host key verification failed")),
     ("Timeout", ("timed out",)),
     ("Unreachable", ("connection refused", "could not resolve", "unable to connect", "failed to connect",
-                     "couldn't connect", "does not appear to be a git repository", "not found",
+                     "couldn't connect", "does not appear to be a git repository", "no such repository", "not found",
                      "repository not exported", "no route to host", "network is unreachable",
                      "could not read from remote repository")),
 )

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.edges.git import Checkout, GitFetchError, GitSource, classify, redact
+from testbed.gitserver import GitServer
 
 HERMETIC_ENV = {
     "GIT_AUTHOR_NAME": "Test Author",
@@ -52,31 +53,13 @@ class Daemon:
 
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
-    """A real `git daemon` serving every repository under `base` on 127.0.0.1."""
-    base = tmp_path_factory.mktemp("served")
-    port = free_port()
-    proc = subprocess.Popen(
-        ["git", "daemon", "--reuseaddr", f"--base-path={base}", "--export-all", "--enable=receive-pack",
-         "--listen=127.0.0.1", f"--port={port}", str(base)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    """A real `git daemon` (the test bed's, stopped by process group) serving every repository under `base`."""
+    server = GitServer(tmp_path_factory.mktemp("served"))
+    server.start()
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            assert proc.poll() is None, "git daemon exited at start"
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "git daemon did not listen within 10 s"
-                time.sleep(0.05)
-        yield Daemon(base, port)
+        yield Daemon(server.root, server.port)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        server.stop()
 
 
 @dataclass(frozen=True)

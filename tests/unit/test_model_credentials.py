@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from model_support import spec
 
 from reconciler.model import complete, needed_credentials
 from reconciler.model.credentials import TOKEN_BYTES
+
+from .model_support import spec
 
 
 class CountingToken:

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from model_support import fake_credentials, spec
 
 from reconciler.model import (
     LAYER_NAMES,
@@ -21,6 +20,8 @@ from reconciler.model import (
 from reconciler.model.catalog import API_ENDPOINTS, CHARTS
 from reconciler.model.spec import Spec
 from reconciler.model.tree import deep_merge
+
+from .model_support import fake_credentials, spec
 
 
 def values_of(s: Spec) -> dict[str, dict[str, Any]]:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from model_support import fake_credentials, spec
-
 from reconciler.model import expand, fingerprint, service_fingerprints
+
+from .model_support import fake_credentials, spec
 
 
 def test_fingerprint_is_sha256_of_canonical_json_and_ignores_key_order() -> None:

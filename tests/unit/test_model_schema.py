@@ -6,12 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
-from model_support import DELETE, text
 
 from reconciler.model import SpecError, SpecInvalid, load_spec
 from reconciler.model.catalog import ALL_CHARTS, SERVICES
 from reconciler.model.presets import Size
 from reconciler.model.schema import schema
+
+from .model_support import DELETE, text
 
 SPEC_WITH_TYPOS = """\
 apiVersion: openstack-gitops.io/v1alpha1

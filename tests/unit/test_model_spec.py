@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from model_support import TEMPLATE, spec
-
 from reconciler.model import (
     ChartSource,
     ChartSourceType,
@@ -15,6 +13,8 @@ from reconciler.model import (
     validate,
 )
 from reconciler.model.spec import DEFAULTS
+
+from .model_support import TEMPLATE, spec
 
 
 def test_omitted_fields_take_the_documented_defaults() -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from model_support import spec, text
 
 from reconciler.model import validate
 from reconciler.model.releases import CHART_SERIES, RELEASES
 from reconciler.model.validate import RULES
+
+from .model_support import spec, text
 
 
 def policy(minimum: int, maximum: int) -> dict[str, Any]:
