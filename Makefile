@@ -8,7 +8,7 @@ APT_PKGS  := prometheus haproxy git openssl
 .PHONY: demo test bench lint typecheck bootstrap system-packages go-binaries clean-testbeds
 
 demo: bootstrap
-	$(BIN)/openstack-gitops demo
+	$(BIN)/python -m testbed --dir $(CURDIR)/.testbed/demo demo
 
 test: bootstrap lint typecheck
 	$(BIN)/pytest -q tests

@@ -134,6 +134,7 @@ def up(directory: Path | None = None, control_plane: int = 1, compute: int = 2, 
     bed = TestBed(directory, control, log)
     try:
         bed.add_nodes(control_plane, compute)
+        _create_storage_classes(bed)
         _wait_default_service_account(bed)
     except BaseException:
         down(directory)
@@ -147,6 +148,13 @@ def up(directory: Path | None = None, control_plane: int = 1, compute: int = 2, 
     log(f"testbed: up in {time.monotonic() - started:.1f}s ({control.version()}, "
         f"{control_plane} control-plane + {compute} compute nodes)")
     return bed
+
+
+def _create_storage_classes(bed: TestBed) -> None:
+    with bed.api_client() as api:
+        storage = client.StorageV1Api(api)
+        for sc in kwok_stages.storage_classes():
+            storage.create_storage_class(sc)  # type: ignore[arg-type]  # the client takes plain dicts
 
 
 def _wait_default_service_account(bed: TestBed, timeout: float = 60) -> None:

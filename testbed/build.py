@@ -85,6 +85,10 @@ TOOLS: tuple[Tool, ...] = (
             "kustomize/stage/pod/general/pod-complete.yaml",
             "kustomize/stage/pod/general/pod-delete.yaml",
             "kustomize/stage/pod/chaos/pod-container-running-failed.yaml",
+            "kustomize/stage/volume/fast/pvc-provision.yaml",
+            "kustomize/stage/volume/fast/pv-bind.yaml",
+            "kustomize/stage/volume/fast/pv-delete.yaml",
+            "kustomize/stage/volume/fast/pvc-delete.yaml",
         ),
     ),
     Tool(

@@ -25,7 +25,15 @@ _DELAYS: dict[str, tuple[int, int] | None] = {
     "pod-complete.yaml": (-1, -1),
     "pod-delete.yaml": (0, 0),
     "pod-container-running-failed.yaml": (200, 0),
+    "pvc-provision.yaml": None,
+    "pv-bind.yaml": None,
+    "pv-delete.yaml": None,
+    "pvc-delete.yaml": None,
 }
+
+# kwok provisions volumes of these StorageClasses (its own, and the class OpenStack-Helm charts use).
+STORAGE_CLASSES = ("kwok-volume", "general")
+PROVISIONER = "kwok.x-k8s.io/volume"
 
 _CRASHLOOP_STAGE = f"""
 apiVersion: kwok.x-k8s.io/v1alpha1
@@ -87,6 +95,25 @@ def render(stage_dir: Path, ready_delay_ms: int, jitter_ms: int) -> str:
             spec_delay = doc["spec"].setdefault("delay", {})
             spec_delay["durationMilliseconds"] = ms
             spec_delay["jitterDurationMilliseconds"] = jitter
+        _widen_storage_classes(doc)
         docs.append(doc)
     docs.append(yaml.safe_load(_CRASHLOOP_STAGE))
     return yaml.safe_dump_all(docs, sort_keys=False)
+
+
+def _widen_storage_classes(doc: Any) -> None:
+    """kwok's volume stages match only its own class; let them provision every class we create."""
+    wanted = "[" + ", ".join(f"'{c}'" for c in STORAGE_CLASSES) + "]"
+    for expr in (doc.get("spec", {}).get("selector") or {}).get("matchExpressions") or []:
+        cel = expr.get("cel") or {}
+        if "storageClassName == 'kwok-volume'" in cel.get("expression", ""):
+            cel["expression"] = cel["expression"].replace("== 'kwok-volume'", f"in {wanted}")
+
+
+def storage_classes() -> list[dict[str, Any]]:
+    """StorageClass objects kwok provisions (the first is the cluster default)."""
+    return [{"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+             "metadata": {"name": name, "annotations": {"storageclass.kubernetes.io/is-default-class":
+                                                        "true" if i == 0 else "false"}},
+             "provisioner": PROVISIONER, "reclaimPolicy": "Delete", "volumeBindingMode": "Immediate"}
+            for i, name in enumerate(STORAGE_CLASSES)]

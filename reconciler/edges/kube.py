@@ -15,6 +15,7 @@ from typing import Any
 from kubernetes import client, config, dynamic
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
+from urllib3.exceptions import HTTPError as TransportError
 
 from reconciler import __version__
 from reconciler.plan.objects import FIELD_MANAGER, Manifest, ObjectKey
@@ -44,7 +45,13 @@ class ApiError(Exception):
         return self.status in (0, 429, 500, 502, 503, 504)
 
 
+# What a request can fail with: an answer from the server, or no answer at all (restart, network).
+REQUEST_ERRORS = (ApiException, TransportError, OSError)
+
+
 def _api_error(key: str, verb: str, exc: Exception) -> ApiError:
+    if not isinstance(exc, ApiException):
+        return ApiError(key, verb, 0, "ServerUnreachable", f"{type(exc).__name__}: {exc}")
     status = int(getattr(exc, "status", 0) or 0)
     body = getattr(exc, "body", None) or str(exc)
     reason, message = str(getattr(exc, "reason", "") or ""), str(body)
@@ -83,17 +90,23 @@ class Cluster:
     def dyn(self) -> dynamic.DynamicClient:
         with self._lock:
             if self._dyn is None:
-                self._dyn = dynamic.DynamicClient(self.api)  # type: ignore[no-untyped-call]
+                try:
+                    self._dyn = dynamic.DynamicClient(self.api)  # type: ignore[no-untyped-call]
+                except REQUEST_ERRORS as exc:
+                    raise _api_error("discovery", "get", exc) from exc
             return self._dyn
 
     def resource(self, api_version: str, kind: str) -> Any:
         key = (api_version, kind)
         if key not in self._resources:
             try:
-                found = self.dyn.resources.get(api_version=api_version, kind=kind)
-            except ResourceNotFoundError:
-                self.dyn.resources.invalidate_cache()
-                found = self.dyn.resources.get(api_version=api_version, kind=kind)
+                try:
+                    found = self.dyn.resources.get(api_version=api_version, kind=kind)
+                except ResourceNotFoundError:
+                    self.dyn.resources.invalidate_cache()
+                    found = self.dyn.resources.get(api_version=api_version, kind=kind)
+            except REQUEST_ERRORS as exc:
+                raise _api_error(f"{api_version}/{kind}", "discovery", exc) from exc
             self._resources[key] = found
         return self._resources[key]
 
@@ -103,15 +116,22 @@ class Cluster:
 
     # -- facts about the cluster (passed into rendering) ---------------------
     def server_version(self) -> str:
-        info = client.VersionApi(self.api).get_code()
+        try:
+            info = client.VersionApi(self.api).get_code()
+        except REQUEST_ERRORS as exc:
+            raise _api_error("/version", "get", exc) from exc
         return str(info.git_version)
 
     def api_versions(self) -> list[str]:
         """group/version strings plus group/version/Kind, as ``helm template --api-versions`` wants."""
         out: set[str] = set()
-        for res in self.dyn.resources.search():
-            if "/" in getattr(res, "name", ""):
-                continue  # subresources
+        try:
+            found = self.dyn.resources.search()
+        except REQUEST_ERRORS as exc:
+            raise _api_error("discovery", "get", exc) from exc
+        for res in found:
+            if "/" in (getattr(res, "name", None) or "/"):  # subresources and group entries
+                continue
             gv = res.group_version
             out.add(gv)
             out.add(f"{gv}/{res.kind}")
@@ -122,7 +142,7 @@ class Cluster:
         res = self.resource(api_version, kind)
         try:
             result = res.get(label_selector=label_selector, namespace=namespace)
-        except ApiException as exc:
+        except REQUEST_ERRORS as exc:
             raise _api_error(f"{kind} list", "list", exc) from exc
         items: list[Manifest] = []
         for item in result.to_dict().get("items", []):
@@ -138,7 +158,7 @@ class Cluster:
             return got
         except NotFoundError:
             return None
-        except ApiException as exc:
+        except REQUEST_ERRORS as exc:
             raise _api_error(f"{kind}/{name}", "get", exc) from exc
 
     # -- writes ---------------------------------------------------------------
@@ -152,7 +172,7 @@ class Cluster:
         try:
             applied: Manifest = self.dyn.server_side_apply(  # type: ignore[no-untyped-call]
                 res, body=obj, namespace=key.namespace or None, **kwargs).to_dict()
-        except ApiException as exc:
+        except REQUEST_ERRORS as exc:
             raise _api_error(str(key), "dry-run apply" if dry_run else "apply", exc) from exc
         return applied
 
@@ -164,7 +184,7 @@ class Cluster:
                        body={"propagationPolicy": propagation})
         except NotFoundError:
             return False
-        except ApiException as exc:
+        except REQUEST_ERRORS as exc:
             raise _api_error(str(key), "delete", exc) from exc
         return True
 
@@ -179,14 +199,14 @@ class Cluster:
             self.dyn.server_side_apply(  # type: ignore[no-untyped-call]
                 res.subresources["status"], body=body, name=name, namespace=namespace,
                 field_manager=self.field_manager, force_conflicts=True)
-        except ApiException as exc:
+        except REQUEST_ERRORS as exc:
             raise _api_error(f"{kind}/{namespace}/{name}", "status apply", exc) from exc
 
     def create_event(self, event: Manifest) -> None:
         res = self.resource("events.k8s.io/v1", "Event")
         try:
             res.create(body=event, namespace=event["metadata"]["namespace"])
-        except ApiException as exc:
+        except REQUEST_ERRORS as exc:
             raise _api_error("Event", "create", exc) from exc
 
     def namespaces(self) -> set[str]:

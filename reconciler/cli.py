@@ -1,0 +1,259 @@
+"""``openstack-gitops``: validate, render, reconcile and report on an OpenStack config repo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from reconciler import logs
+from reconciler.edges.git import GitSource
+from reconciler.edges.helm import Helm, HelmError, find_helm
+from reconciler.edges.kube import Cluster, load_api_client
+from reconciler.engine import status
+from reconciler.engine.loop import Loop
+from reconciler.engine.metrics import Metrics
+from reconciler.engine.reconcile import SPEC_FILE, Outcome, Reconciler, available_charts, chart_refs
+from reconciler.engine.status import crd
+from reconciler.engine.watch import DriftWatch
+from reconciler.engine.webhook import WebhookServer
+from reconciler.model.credentials import complete, needed_credentials
+from reconciler.model.errors import SpecInvalid
+from reconciler.model.expand import expand
+from reconciler.model.loader import load_spec
+from reconciler.model.validate import validate
+from reconciler.plan import manifests
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logs.setup(json_lines=args.log_json, level=args.log_level)
+    handler = {"validate": cmd_validate, "render": cmd_render, "reconcile": cmd_reconcile, "status": cmd_status,
+               "crd": cmd_crd}[args.command]
+    return handler(args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="openstack-gitops", description=__doc__)
+    parser.add_argument("--log-json", action="store_true", help="log JSON lines instead of text")
+    parser.add_argument("--log-level", default=os.environ.get("OPENSTACK_GITOPS_LOG_LEVEL", "INFO"))
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("validate", help="check a config repo's spec (schema and meaning); exit 1 on errors")
+    p.add_argument("path", type=Path, help="config repo directory (or the spec file itself)")
+
+    p = sub.add_parser("render", help="render every chart of the spec into DIR (credentials are placeholders)")
+    p.add_argument("path", type=Path)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--helm", help="helm binary (default: $OPENSTACK_GITOPS_HELM or helm on PATH)")
+    p.add_argument("--kube-version", default="v1.36.0")
+
+    p = sub.add_parser("reconcile", help="make the cluster equal to the branch (loop, or --once)")
+    _cluster_args(p)
+    p.add_argument("--repo", required=True, help="config repo URL or path")
+    p.add_argument("--branch", default="main")
+    p.add_argument("--once", action="store_true", help="reconcile once and exit (0 ok, 1 failed)")
+    p.add_argument("--wait", type=float, default=0.0,
+                   help="with --once: keep reconciling until converged, up to this many seconds")
+    p.add_argument("--interval", type=float, default=120.0, help="poll interval in seconds (loop)")
+    p.add_argument("--helm", help="helm binary (default: $OPENSTACK_GITOPS_HELM or helm on PATH)")
+    p.add_argument("--workdir", type=Path, help="where the repo is checked out (default: a temp dir)")
+    p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument("--metrics-port", type=int, default=0, help="serve /metrics on this port (0: off)")
+    p.add_argument("--webhook-port", type=int, default=0, help="receive push webhooks on this port (0: off)")
+    p.add_argument("--webhook-secret-file", type=Path, help="file holding the webhook HMAC secret/token")
+    p.add_argument("--git-timeout", type=float, default=60.0)
+
+    p = sub.add_parser("status", help="print the OpenStackDeployment status as a table")
+    _cluster_args(p)
+    p.add_argument("--namespace", default="openstack")
+    p.add_argument("--name", default=None, help="resource name (default: the only one)")
+    p.add_argument("--output", choices=["table", "json"], default="table")
+
+    sub.add_parser("crd", help="print the OpenStackDeployment CRD")
+    return parser
+
+
+def _cluster_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"), help="default: $KUBECONFIG")
+
+
+def _spec_path(path: Path) -> tuple[Path, Path]:
+
+    return (path.parent, path) if path.is_file() else (path, path / SPEC_FILE)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+
+    root, spec_file = _spec_path(args.path)
+    try:
+        spec = load_spec(spec_file.read_text(), spec_file.name)
+    except OSError as exc:
+        print(f"{spec_file}: cannot read: {exc.strerror}", file=sys.stderr)
+        return 1
+    except SpecInvalid as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    errors = validate(spec, available_charts=available_charts(spec, root))
+    for error in errors:
+        print(error, file=sys.stderr)
+    if not errors:
+        print(f"{spec_file.name}: valid ({spec.release}, {spec.size.value}, {len(spec.charts)} charts)")
+    return 1 if errors else 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+
+    root, spec_file = _spec_path(args.path)
+    try:
+        spec = load_spec(spec_file.read_text(), spec_file.name)
+        credentials, _ = complete({}, needed_credentials(spec), lambda _n: "GENERATED-IN-CLUSTER")
+        values = expand(spec, credentials)
+        helm = Helm(find_helm(args.helm))
+        refs = chart_refs(spec, root)
+        args.out.mkdir(parents=True, exist_ok=True)
+        total = 0
+        for chart in values:
+            text = helm.render(chart, refs[chart], spec.namespace, values[chart], args.kube_version)
+            objs = manifests.parse(chart, text, spec.namespace)
+            (args.out / f"{chart}.yaml").write_text(yaml.safe_dump_all(objs, sort_keys=True))
+            total += len(objs)
+            print(f"render: {chart}: {len(objs)} objects", file=sys.stderr)
+    except (SpecInvalid, HelmError, manifests.RenderInvalid) as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"rendered {total} objects from {len(values)} charts into {args.out}")
+    return 0
+
+
+class ProgressPrinter:
+    """Prints a phase's progress at most once a second, and always its first and last step."""
+
+    def __init__(self) -> None:
+        self.phase = ""
+        self.when = 0.0
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if phase != self.phase or done == total or now - self.when > 1.0:
+            print(f"  {phase:8} {done}/{total}", file=sys.stderr, flush=True)
+            self.phase, self.when = phase, now
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+
+    try:
+        helm = Helm(find_helm(args.helm))
+    except HelmError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    cluster = Cluster(load_api_client(args.kubeconfig))
+    status.ensure_crd(cluster)
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="openstack-gitops-repo-"))
+    metrics = Metrics()
+    if args.metrics_port:
+        metrics.serve(args.metrics_port)
+    progress = ProgressPrinter()
+    reconciler = Reconciler(cluster, helm, GitSource(args.repo, args.branch, workdir, timeout=args.git_timeout),
+                            metrics, concurrency=args.concurrency, progress=progress)
+    if args.once:
+        deadline = time.monotonic() + args.wait
+        while True:
+            outcome = reconciler.reconcile()
+            _print_outcome(outcome)
+            if not outcome.ok or outcome.converged or time.monotonic() >= deadline:
+                return 0 if outcome.ok else 1
+            time.sleep(2)
+    loop = Loop(reconciler, interval=args.interval)
+    webhook = None
+    if args.webhook_port:
+
+        secret = args.webhook_secret_file.read_bytes().strip() if args.webhook_secret_file else b""
+        if not secret:
+            print("--webhook-port needs --webhook-secret-file (unsigned pushes are refused)", file=sys.stderr)
+            return 2
+        webhook = WebhookServer("0.0.0.0", args.webhook_port, secret, args.branch,
+                                lambda event: loop.trigger(f"push to {event.branch}"))
+        webhook.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    loop.start()
+    watch = None
+    while not stop.is_set():  # the drift watch needs the spec's namespace: start it after the first load
+        if loop.done.wait(1) and reconciler.spec is not None:
+            spec = reconciler.spec
+            watch = DriftWatch(cluster, spec.namespace, spec.name, lambda: reconciler.inventory, loop.trigger)
+            watch.start()
+            break
+    stop.wait()
+    if watch:
+        watch.stop()
+    loop.stop()
+    if webhook:
+        webhook.stop()
+    return 0
+
+
+def _print_outcome(outcome: Outcome) -> None:
+    state = "ok" if outcome.ok else f"FAILED ({outcome.reason})"
+    healthy = sum(1 for h in outcome.health.values() if h.healthy)
+    print(f"reconcile {outcome.commit[:12] or '-'}: {state} in {outcome.duration:.1f}s: {outcome.message}"
+          + (f"; {healthy}/{len(outcome.health)} services healthy" if outcome.health else ""), file=sys.stderr)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+
+    cluster = Cluster(load_api_client(args.kubeconfig))
+    try:
+        items = cluster.list(status.API_VERSION, status.KIND, label_selector="", namespace=args.namespace)
+    except Exception as exc:  # CRD missing or cluster unreachable: say so plainly
+        print(f"no OpenStackDeployment found in namespace {args.namespace}: {exc}", file=sys.stderr)
+        return 1
+    if args.name:
+        items = [i for i in items if i["metadata"]["name"] == args.name]
+    if not items:
+        print(f"no OpenStackDeployment found in namespace {args.namespace}", file=sys.stderr)
+        return 1
+    for item in items:
+        if args.output == "json":
+            print(json.dumps(item.get("status") or {}, indent=2, sort_keys=True))
+        else:
+            print(format_status(item))
+    return 0 if all((i.get("status") or {}).get("state") == "Ready" for i in items) else 3
+
+
+def format_status(item: dict[str, Any]) -> str:
+    st = item.get("status") or {}
+    meta = item["metadata"]
+    lines = [f"OpenStackDeployment {meta['namespace']}/{meta['name']}: {st.get('state', 'Unknown')}"
+             f"  release {st.get('release', '?')}  commit {st.get('observedCommitShort', '?')}"
+             f"  health {st.get('health', '?')}"]
+    rows = [("SERVICE", "STATE", "FINGERPRINT", "MESSAGE")]
+    for name, svc in (st.get("services") or {}).items():
+        rows.append((name, svc.get("state", ""), svc.get("fingerprint", ""), svc.get("message", "")))
+    widths = [max(len(str(r[i])) for r in rows) for i in range(3)]
+    lines += [f"  {r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}" for r in rows]
+    if st.get("lastError"):
+        lines.append(f"  last error: {st['lastError']}")
+    return "\n".join(lines)
+
+
+def cmd_crd(_args: argparse.Namespace) -> int:
+
+    print(yaml.safe_dump(crd(), sort_keys=False), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The reconcile loop: phases that fetch, render, plan, apply, prune and report."""

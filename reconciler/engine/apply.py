@@ -1,0 +1,174 @@
+"""Carry out a plan: dry-run every write, then apply in order with bounded concurrency, then prune.
+
+Nothing is written until every changed object passed a server-side dry-run. Objects that cannot
+be dry-run yet (their Namespace or CRD is new) are dry-run right after stage 1 creates those,
+before anything else is written.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from itertools import groupby
+
+from reconciler.edges.kube import ApiError, Cluster
+from reconciler.engine.changeset import Change, ChangeSet
+from reconciler.plan import objects
+from reconciler.plan.diff import Action, Plan, Step
+from reconciler.plan.inventory import Entry, Inventory
+from reconciler.plan.objects import ObjectKey
+from reconciler.plan.order import PREREQUISITE_KINDS, kind_rank, service_rank
+
+Progress = Callable[[str, int, int], None]  # (phase, done, total)
+
+
+class DryRunFailed(Exception):
+    """At least one changed object was refused by the server's dry-run; nothing was written."""
+
+    def __init__(self, errors: Sequence[ApiError], wrote_prerequisites: bool = False) -> None:
+        self.errors = list(errors)
+        self.wrote_prerequisites = wrote_prerequisites
+        lines = "; ".join(str(e) for e in self.errors[:5])
+        more = f" (+{len(self.errors) - 5} more)" if len(self.errors) > 5 else ""
+        super().__init__(f"server-side dry-run refused {len(self.errors)} object(s): {lines}{more}")
+
+
+@dataclass
+class Executor:
+    cluster: Cluster
+    inventory: Inventory
+    service_order: Sequence[str]
+    concurrency: int = 8
+    progress: Progress = lambda _phase, _done, _total: None
+    inventory_changes: dict[ObjectKey, Entry | None] = field(default_factory=dict)
+    # called once every dry-run passed and stage 1 exists, before any other write (credentials)
+    before_first_write: Callable[[], None] = lambda: None
+
+    def run(self, plan: Plan) -> ChangeSet:
+        changes = ChangeSet()
+        for step in plan.of(Action.UNCHANGED, Action.KEEP):
+            changes.add(Change(step.key, step.action, step.service))
+        writes = plan.of(Action.CREATE, Action.UPDATE, Action.RECREATE)
+        new_namespaces = {s.key.name for s in writes if s.key.kind == "Namespace" and s.action is Action.CREATE}
+        writes, deferred = self._dry_run(writes, new_namespaces)
+        prerequisites = [s for s in writes if s.key.kind in PREREQUISITE_KINDS]
+        rest = [s for s in writes if s.key.kind not in PREREQUISITE_KINDS]
+        if prerequisites:
+            self._apply_wave(prerequisites, changes)
+            if changes.failed:
+                return changes
+            self._wait_established(prerequisites)
+        if deferred:
+            checked, _ = self._dry_run([s for s in rest if s.key in deferred], set(), after_stage_one=True)
+            by_key = {s.key: s for s in checked}
+            rest = [by_key.get(s.key, s) for s in rest]
+        if rest:
+            self.before_first_write()
+        done, total = 0, len(rest)
+        for _, wave_iter in groupby(rest, key=lambda s: (service_rank(s.service, self.service_order),
+                                                         kind_rank(s.key.kind))):
+            wave = list(wave_iter)
+            self._apply_wave(wave, changes)
+            done += len(wave)
+            self.progress("apply", done, total)
+        if changes.failed:
+            return changes  # never prune after a failed apply: the render may be half-live
+        self._prune(plan.of(Action.PRUNE), changes)
+        return changes
+
+    # -- dry-run ---------------------------------------------------------------
+    def _dry_run(self, steps: list[Step], new_namespaces: set[str],
+                 after_stage_one: bool = False) -> tuple[list[Step], set[ObjectKey]]:
+        """Dry-run every step; returns the steps (immutable refusals become RECREATE) and the keys
+        that can only be dry-run after stage 1 (their Namespace or CRD does not exist yet).
+        Any other refusal raises DryRunFailed."""
+        errors: list[ApiError] = []
+        deferred: set[ObjectKey] = set()
+
+        def one(step: Step) -> Step:
+            if step.action is Action.RECREATE:
+                return step  # the live object's immutable spec is replaced, not patched
+            if step.key.namespace in new_namespaces:
+                deferred.add(step.key)
+                return step
+            assert step.manifest is not None
+            try:
+                self.cluster.apply(step.manifest, dry_run=True)
+            except ApiError as exc:
+                if exc.immutable:
+                    return replace(step, action=Action.RECREATE, reason=f"immutable field changed: {exc.message}")
+                if exc.status == 404 and not after_stage_one:
+                    deferred.add(step.key)  # a custom resource whose CRD stage 1 creates
+                    return step
+                errors.append(exc)
+            return step
+
+        out: list[Step] = []
+        with ThreadPoolExecutor(self.concurrency) as pool:
+            for i, result in enumerate(pool.map(one, steps), 1):
+                out.append(result)
+                if i % 50 == 0 or i == len(steps):
+                    self.progress("dry-run", i, len(steps))
+        if errors:
+            raise DryRunFailed(errors, wrote_prerequisites=after_stage_one)
+        return out, deferred
+
+    # -- apply -----------------------------------------------------------------
+    def _apply_wave(self, steps: Iterable[Step], changes: ChangeSet) -> None:
+        with ThreadPoolExecutor(self.concurrency) as pool:
+            for change in pool.map(self._apply_one, steps):
+                changes.add(change)
+
+    def _apply_one(self, step: Step) -> Change:
+        assert step.manifest is not None
+        try:
+            if step.action is Action.RECREATE:
+                self._delete_and_wait(step)
+            applied = self.cluster.apply(step.manifest)
+        except ApiError as exc:
+            return Change(step.key, step.action, step.service, error=str(exc), drift=step.drift)
+        fields = objects.owned_fields_hash(applied) or ""
+        self.inventory_changes[step.key] = Entry(step.service, objects.applied_hash(applied) or "", fields,
+                                                 str(applied.get("apiVersion", step.manifest["apiVersion"])))
+        return Change(step.key, step.action, step.service, drift=step.drift)
+
+    def _delete_and_wait(self, step: Step, timeout: float = 120) -> None:
+        assert step.manifest is not None
+        api_version = step.manifest["apiVersion"]
+        self.cluster.delete(api_version, step.key, propagation="Foreground")
+        deadline = time.monotonic() + timeout
+        while self.cluster.exists(api_version, step.key):
+            if time.monotonic() > deadline:
+                raise ApiError(str(step.key), "delete", 0, "Timeout", f"still present after {timeout:.0f}s")
+            time.sleep(0.2)
+
+    def _wait_established(self, steps: Sequence[Step], timeout: float = 60) -> None:
+        """CRDs must be Established before their kinds can be used."""
+        crds = [s for s in steps if s.key.kind == "CustomResourceDefinition"]
+        deadline = time.monotonic() + timeout
+        for step in crds:
+            while True:
+                live = self.cluster.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", step.key.name)
+                conditions = ((live or {}).get("status") or {}).get("conditions") or []
+                if any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions):
+                    break
+                if time.monotonic() > deadline:
+                    raise ApiError(str(step.key), "wait", 0, "Timeout", "CRD not Established")
+                time.sleep(0.2)
+        if crds:
+            self.cluster.invalidate_discovery()
+
+    # -- prune -----------------------------------------------------------------
+    def _prune(self, steps: Sequence[Step], changes: ChangeSet) -> None:
+        for step in steps:  # already in reverse apply order
+            entry = self.inventory.get(step.key)
+            api_version = entry.api_version if entry else "v1"
+            try:
+                self.cluster.delete(api_version, step.key)
+            except ApiError as exc:
+                changes.add(Change(step.key, Action.PRUNE, step.service, error=str(exc)))
+                continue
+            self.inventory_changes[step.key] = None
+            changes.add(Change(step.key, Action.PRUNE, step.service))

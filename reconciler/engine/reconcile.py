@@ -1,0 +1,358 @@
+"""One reconcile, as a straight list of named phases.
+
+fetch -> load -> validate -> credentials -> expand -> render -> plan -> apply (dry-run first,
+then stage 1, then services in order) -> prune -> health -> record. Each phase reports progress
+and fails with one CamelCase reason; ``loop`` alone decides retry, back-off or wait.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from reconciler import logs
+from reconciler.edges.git import Checkout, GitFetchError, GitSource
+from reconciler.edges.helm import ChartRef, Helm, HelmError
+from reconciler.edges.kube import ApiError, Cluster
+from reconciler.engine import inventory_store, status
+from reconciler.engine.apply import DryRunFailed, Executor
+from reconciler.engine.changeset import ChangeSet
+from reconciler.engine.metrics import Metrics
+from reconciler.health import Health, State, health_of, worst
+from reconciler.model import catalog
+from reconciler.model.credentials import complete, needed_credentials
+from reconciler.model.errors import SpecInvalid
+from reconciler.model.expand import autoscaled_deployments, expand
+from reconciler.model.fingerprint import fingerprint
+from reconciler.model.loader import load_spec
+from reconciler.model.releases import RELEASES
+from reconciler.model.spec import Spec
+from reconciler.model.validate import validate
+from reconciler.plan import manifests, objects
+from reconciler.plan.diff import Desired, EmptyRenderRefused, Plan, plan
+from reconciler.plan.inventory import Inventory
+from reconciler.plan.objects import Manifest, ObjectKey
+
+SPEC_FILE = "openstack.yaml"
+PRODUCT_SERVICE = "openstack-gitops"  # the service label of objects the product itself needs (the Namespace)
+SERVICE_ORDER: tuple[str, ...] = (PRODUCT_SERVICE, *catalog.APPLY_ORDER)
+WORKLOAD_KINDS = (("apps/v1", "Deployment"), ("apps/v1", "StatefulSet"), ("apps/v1", "DaemonSet"),
+                  ("batch/v1", "Job"))
+
+log = logs.get("reconcile")
+
+
+class PhaseFailed(Exception):
+    """A phase failed; ``reason`` is the CamelCase word status, events and metrics use."""
+
+    def __init__(self, phase: str, reason: str, message: str, retry: str = "backoff") -> None:
+        self.phase, self.reason, self.retry = phase, reason, retry  # retry: "backoff" | "wait-for-change"
+        super().__init__(message)
+
+
+@dataclass
+class Outcome:
+    commit: str
+    ok: bool
+    reason: str
+    message: str
+    changes: ChangeSet = field(default_factory=ChangeSet)
+    health: dict[str, Health] = field(default_factory=dict)
+    duration: float = 0.0
+    retry: str = ""
+
+    @property
+    def converged(self) -> bool:
+        return self.ok and all(h.healthy for h in self.health.values())
+
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class Rendered:
+    spec: Spec
+    values: dict[str, dict[str, Any]]
+    desired: list[Desired]
+    new_credentials: dict[str, str]
+
+
+class Reconciler:
+    """Everything one reconcile needs, built once per process; ``reconcile()`` is safe to repeat."""
+
+    def __init__(self, cluster: Cluster, helm: Helm, git: GitSource, metrics: Metrics | None = None,
+                 spec_file: str = SPEC_FILE, concurrency: int = 8,
+                 progress: Progress = lambda _p, _d, _t: None) -> None:
+        self.cluster = cluster
+        self.helm = helm
+        self.git = git
+        self.metrics = metrics or Metrics()
+        self.spec_file = spec_file
+        self.concurrency = concurrency
+        self.progress = progress
+        self.last_commit: str | None = None
+        self.spec: Spec | None = None  # the last spec that loaded
+        self.inventory = Inventory()  # what we own after the last reconcile (the drift watch compares to it)
+        self._facts: tuple[str, list[str]] | None = None
+
+    # -- the phases, in order --------------------------------------------------------
+    def reconcile(self) -> Outcome:
+        started = time.monotonic()
+        commit, spec = "", None
+        try:
+            checkout = self._fetch()  # 1. pin the commit everything below uses
+            commit = checkout.commit
+            spec = self._load(checkout)  # 2. schema
+            live_cr = status.read(self.cluster, spec)
+            self._validate(spec, checkout, live_cr)  # 2b. meaning
+            self.spec = spec
+            rendered = self._render(spec, checkout)  # 3-4. credentials, expand, render, parse
+            inventory = inventory_store.load(self.cluster, spec)
+            the_plan = self._plan(spec, rendered, inventory)  # 5. pair desired, live and inventory
+            changes = self._apply(spec, rendered, inventory, the_plan)  # 6-7. dry-run, apply, prune
+            health = self._health(spec)  # 8. workload health per service
+            outcome = Outcome(commit, not changes.failed, "Applied" if not changes.failed else "ApplyFailed",
+                              _summary(changes), changes, health)
+            if changes.failed:
+                outcome.retry = "backoff"
+            status.record(self.cluster, spec, commit, checkout.message, outcome, rendered.values, live_cr)  # 9.
+        except PhaseFailed as exc:
+            outcome = Outcome(commit, False, exc.reason, f"{exc.phase}: {exc}", retry=exc.retry)
+            self._record_failure(spec, commit, outcome)
+        except ApiError as exc:  # the cluster went away between phases: the next pass finishes the job
+            outcome = Outcome(commit, False, "ClusterUnreachable", logs.scrub(str(exc)), retry="backoff")
+            self._record_failure(spec, commit, outcome)
+        except Exception as exc:  # a bug must not kill the loop; it is logged with its traceback
+            log.exception("reconcile crashed")
+            outcome = Outcome(commit, False, "InternalError", logs.scrub(f"{type(exc).__name__}: {exc}"),
+                              retry="backoff")
+        outcome.duration = time.monotonic() - started
+        self._metrics(outcome)
+        return outcome
+
+    def _fetch(self) -> Checkout:
+        self.progress("fetch", 0, 1)
+        try:
+            checkout = self.git.fetch()
+        except GitFetchError as exc:
+            self.metrics.git_errors.labels(exc.reason).inc()
+            raise PhaseFailed("fetch", "GitFetchFailed", f"{exc.reason}: {exc}") from exc
+        self.progress("fetch", 1, 1)
+        log.info("fetched", extra={"commit": checkout.commit[:12], "branch": checkout.branch})
+        return checkout
+
+    def _load(self, checkout: Checkout) -> Spec:
+        path = checkout.path / self.spec_file
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise PhaseFailed("load", "SpecMissing", f"{self.spec_file}: cannot read ({exc.strerror})",
+                              retry="wait-for-change") from exc
+        try:
+            return load_spec(text, self.spec_file)
+        except SpecInvalid as exc:
+            raise PhaseFailed("load", "SpecInvalid", str(exc), retry="wait-for-change") from exc
+
+    def _validate(self, spec: Spec, checkout: Checkout, live_cr: Manifest | None) -> None:
+        available = available_charts(spec, checkout.path)
+        current = ((live_cr or {}).get("status") or {}).get("release")
+        errors = validate(spec, available_charts=available, current_release=current)
+        if errors:
+            raise PhaseFailed("validate", "SpecInvalid", "\n".join(str(e) for e in errors), retry="wait-for-change")
+
+    def _render(self, spec: Spec, checkout: Checkout) -> Rendered:
+        existing = status.read_credentials(self.cluster, spec)
+        credentials, generated = complete(existing, needed_credentials(spec), secrets.token_urlsafe)
+        logs.redact(*credentials.values())
+        values = expand(spec, credentials)
+        kube_version, api_versions = self._cluster_facts()
+        charts = chart_refs(spec, checkout.path)
+        texts: dict[str, str] = {}
+
+        def render_one(chart: str) -> tuple[str, str]:
+            return chart, self.helm.render(chart, charts[chart], spec.namespace, values[chart], kube_version,
+                                           api_versions)
+
+        self.progress("render", 0, len(values))
+        try:
+            with ThreadPoolExecutor(max(2, min(4, self.concurrency))) as pool:
+                for done, (chart, text) in enumerate(pool.map(render_one, list(values)), 1):
+                    texts[chart] = text
+                    self.progress("render", done, len(values))
+        except HelmError as exc:
+            raise PhaseFailed("render", "RenderFailed", logs.scrub(str(exc)), retry="wait-for-change") from exc
+        autoscaled = autoscaled_deployments(spec)
+        desired = [Desired(ObjectKey.of(ns), PRODUCT_SERVICE, objects.stamp(ns, spec.name, PRODUCT_SERVICE))
+                   for ns in [namespace_manifest(spec.namespace)]]
+        try:
+            for chart in values:
+                for rendered_obj in manifests.parse(chart, texts[chart], spec.namespace):
+                    if rendered_obj["kind"] == "Namespace" and rendered_obj["metadata"]["name"] == spec.namespace:
+                        continue
+                    obj = rendered_obj
+                    if obj["kind"] == "Deployment" and obj["metadata"]["name"] in autoscaled:
+                        obj = objects.without_replicas(obj)
+                    stamped = objects.stamp(obj, spec.name, chart)
+                    desired.append(Desired(ObjectKey.of(stamped), chart, stamped))
+        except manifests.RenderInvalid as exc:
+            raise PhaseFailed("render", "RenderInvalid", str(exc), retry="wait-for-change") from exc
+        new = {name: credentials[name] for name in generated}
+        return Rendered(spec, values, desired, new if new else {})
+
+    def _cluster_facts(self) -> tuple[str, list[str]]:
+        if self._facts is None:
+            try:
+                self._facts = (self.cluster.server_version(), self.cluster.api_versions())
+            except ApiError as exc:
+                raise PhaseFailed("render", "ClusterUnreachable", str(exc)) from exc
+        return self._facts
+
+    def _plan(self, spec: Spec, rendered: Rendered, inventory: Inventory) -> Plan:
+        kinds = {(d.manifest["apiVersion"], d.key.kind) for d in rendered.desired}
+        kinds |= {(e.api_version, k.kind) for k, e in inventory.entries.items()}
+        selector = f"{objects.OWNER_LABEL}={spec.name},{objects.MANAGED_BY_LABEL}={objects.FIELD_MANAGER}"
+        live: dict[ObjectKey, Manifest] = {}
+        self.progress("read", 0, len(kinds))
+
+        def list_kind(kind: tuple[str, str]) -> list[Manifest]:
+            try:
+                return self.cluster.list(kind[0], kind[1], selector)
+            except ApiError as exc:
+                if exc.status == 404:
+                    return []  # kind not served yet (CRD not installed)
+                raise
+            except Exception as exc:  # discovery: the kind is unknown to the server
+                if "ResourceNotFound" in type(exc).__name__:
+                    return []
+                raise
+
+        try:
+            with ThreadPoolExecutor(self.concurrency) as pool:
+                for done, items in enumerate(pool.map(list_kind, sorted(kinds)), 1):
+                    live.update(objects.index(items))
+                    self.progress("read", done, len(kinds))
+        except ApiError as exc:
+            raise PhaseFailed("plan", "ClusterUnreachable", str(exc)) from exc
+        try:
+            return plan(rendered.desired, live, inventory, SERVICE_ORDER)
+        except EmptyRenderRefused as exc:
+            raise PhaseFailed("plan", "EmptyRenderRefused", str(exc), retry="wait-for-change") from exc
+
+    def _apply(self, spec: Spec, rendered: Rendered, inventory: Inventory, the_plan: Plan) -> ChangeSet:
+        executor = Executor(self.cluster, inventory, SERVICE_ORDER, self.concurrency, self.progress)
+        if rendered.new_credentials:
+            executor.before_first_write = lambda: status.save_credentials(self.cluster, spec, rendered.new_credentials)
+        try:
+            changes = executor.run(the_plan)
+        except DryRunFailed as exc:
+            raise PhaseFailed("dry-run", "DryRunFailed", logs.scrub(str(exc)), retry="wait-for-change") from exc
+        except ApiError as exc:
+            raise PhaseFailed("apply", "ApplyFailed", logs.scrub(str(exc))) from exc
+        finally:
+            self.inventory = inventory.updated(executor.inventory_changes)
+            if executor.inventory_changes:
+                try:
+                    inventory_store.save(self.cluster, spec, self.inventory)
+                except ApiError as exc:
+                    log.error("inventory not saved", extra={"error": str(exc)})
+        for change in changes.changes:
+            if change.error:
+                log.error("apply failed", extra={"object": str(change.key), "error": logs.scrub(change.error)})
+        status.emit_events(self.cluster, spec, changes)
+        return changes
+
+    def _health(self, spec: Spec) -> dict[str, Health]:
+        selector = f"{objects.OWNER_LABEL}={spec.name},{objects.MANAGED_BY_LABEL}={objects.FIELD_MANAGER}"
+        by_service: dict[str, list[Health]] = {chart: [] for chart in spec.charts}
+        try:
+            for api_version, kind in WORKLOAD_KINDS:
+                for obj in self.cluster.list(api_version, kind, selector, namespace=spec.namespace):
+                    service = objects.labels_of(obj).get(objects.SERVICE_LABEL, "")
+                    by_service.setdefault(service, []).append(health_of(obj))
+        except ApiError as exc:
+            log.warning("health not assessed", extra={"error": str(exc)})
+            return {s: Health(State.PROGRESSING, "unknown") for s in by_service}
+        return {service: worst(h) for service, h in by_service.items()}
+
+    # -- reporting -------------------------------------------------------------------
+    def _record_failure(self, spec: Spec | None, commit: str, outcome: Outcome) -> None:
+        log.error("reconcile failed", extra={"reason": outcome.reason, "commit": commit[:12],
+                                             "error": logs.scrub(outcome.message)})
+        spec = spec or self.spec  # a spec that does not load is reported on the resource we last knew
+        if spec is None:
+            return
+        try:
+            status.record_failure(self.cluster, spec, commit, outcome)
+        except ApiError as exc:  # e.g. the apiserver is what failed
+            log.warning("status not recorded", extra={"error": str(exc)})
+
+    def _metrics(self, outcome: Outcome) -> None:
+        result = "success" if outcome.ok else "failure"
+        self.metrics.duration.labels(result).observe(outcome.duration)
+        self.metrics.reconciles.labels(result, outcome.reason).inc()
+        self.metrics.record_changes(outcome.changes)
+        for service, health in outcome.health.items():
+            self.metrics.services_healthy.labels(service).set(1 if health.healthy else 0)
+        if outcome.ok:
+            self.metrics.record_success(outcome.commit, time.time())
+            self.last_commit = outcome.commit
+
+
+def _summary(changes: ChangeSet) -> str:
+    counts = changes.by_action()
+    text = ", ".join(f"{n} {a}" for a, n in sorted(counts.items()))
+    if changes.failed:
+        text += f"; {len(changes.failed)} failed: " + "; ".join(str(c) for c in changes.failed[:3])
+    return text or "nothing to do"
+
+
+def namespace_manifest(name: str) -> Manifest:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+
+
+def chart_dir(spec: Spec, root: Path) -> Path:
+    return (root / spec.chart_source.location).resolve()
+
+
+def chart_version(spec: Spec, chart: str) -> str:
+    return spec.chart_versions.get(chart) or RELEASES[spec.release].chart_versions.get(chart, "")
+
+
+def chart_refs(spec: Spec, root: Path) -> dict[str, ChartRef]:
+    source = spec.chart_source
+    refs = {}
+    for chart in spec.charts:
+        if source.type.value == "directory":
+            refs[chart] = ChartRef(chart, "directory", str(chart_dir(spec, root) / chart), chart_version(spec, chart))
+        else:
+            refs[chart] = ChartRef(chart, source.type.value, source.location, chart_version(spec, chart))
+    return refs
+
+
+def available_charts(spec: Spec, root: Path) -> Mapping[str, str] | None:
+    """Chart name -> version found in a directory source (None for remote sources: Helm checks those)."""
+    if spec.chart_source.type.value != "directory":
+        return None
+    found: dict[str, str] = {}
+    base = chart_dir(spec, root)
+    for chart_yaml in sorted(base.glob("*/Chart.yaml")):
+        try:
+            meta = yaml.safe_load(chart_yaml.read_text()) or {}
+        except yaml.YAMLError:
+            continue
+        found[str(meta.get("name", chart_yaml.parent.name))] = str(meta.get("version", ""))
+    return found
+
+
+def service_fingerprints(values: Mapping[str, Any]) -> dict[str, str]:
+    return {chart: fingerprint(v) for chart, v in values.items()}
+
+
+__all__: Sequence[str] = ("Outcome", "PhaseFailed", "Reconciler")

@@ -1,0 +1,125 @@
+"""Helpers for reconciler tests on the real test bed: a real Git config repo and a reconciler."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from reconciler.edges.git import GitSource
+from reconciler.edges.helm import Helm
+from reconciler.edges.kube import USER_AGENT, Cluster
+from reconciler.engine import status
+from reconciler.engine.metrics import Metrics
+from reconciler.engine.reconcile import Outcome, Reconciler
+from testbed import bed, build
+
+REPO = Path(__file__).resolve().parents[2]
+TEMPLATE = REPO / "config-repo-template"
+GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.invalid",
+           "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.invalid"}
+AUDIT_LAG = 0.5  # the audit log's ResponseComplete line lands just after the response
+WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, env=GIT_ENV, check=True, capture_output=True, text=True).stdout
+
+
+class ConfigRepo:
+    """A bare repo (what the reconciler follows) and a work clone (what the operator edits)."""
+
+    def __init__(self, root: Path, name: str | None = None, namespace: str | None = None) -> None:
+        suffix = uuid.uuid4().hex[:6]
+        self.name = name or f"cloud-{suffix}"
+        self.namespace = namespace or f"os-{suffix}"
+        self.bare = root / "config.git"
+        self.work = root / "work"
+        git(root, "init", "-q", "--bare", "-b", "main", str(self.bare))
+        shutil.copytree(TEMPLATE, self.work)
+        git(self.work, "init", "-q", "-b", "main")
+        git(self.work, "remote", "add", "origin", str(self.bare))
+        self.edit(lambda spec: None, "initial config")
+
+    @property
+    def spec_path(self) -> Path:
+        return self.work / "openstack.yaml"
+
+    def edit(self, change: Callable[[dict[str, Any]], None], message: str) -> str:
+        """Apply ``change`` to the spec document, commit and push; returns the new commit SHA."""
+        doc = yaml.safe_load(self.spec_path.read_text())
+        doc["metadata"]["name"] = self.name
+        doc["spec"]["namespace"] = self.namespace
+        change(doc)
+        self.spec_path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        return self.commit(message)
+
+    def write(self, relative: str, text: str, message: str) -> str:
+        path = self.work / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return self.commit(message)
+
+    def commit(self, message: str) -> str:
+        git(self.work, "add", "-A")
+        git(self.work, "commit", "-q", "--allow-empty", "-m", message)
+        git(self.work, "push", "-q", "--force", "origin", "HEAD:main")
+        return git(self.work, "rev-parse", "HEAD").strip()
+
+
+def make_reconciler(testbed: bed.TestBed, repo_url: str, workdir: Path, branch: str = "main",
+                    metrics: Metrics | None = None) -> Reconciler:
+    cluster = Cluster(testbed.api_client("openstack-gitops"))
+    status.ensure_crd(cluster)
+    helm = Helm(str(build.binary("helm")), workdir / "helm")
+    return Reconciler(cluster, helm, GitSource(repo_url, branch, workdir / "checkout", timeout=20), metrics)
+
+
+def writes_during(testbed: bed.TestBed, action: Callable[[], Outcome]) -> tuple[Outcome, Counter[str]]:
+    """Run ``action`` and count the reconciler's write requests in the audit log meanwhile."""
+    before = testbed.requests_by(user_agent_prefix=USER_AGENT)
+    outcome = action()
+    time.sleep(AUDIT_LAG)
+    after = testbed.requests_by(user_agent_prefix=USER_AGENT)
+    delta = Counter({verb: after[verb] - before[verb] for verb in after if verb in WRITE_VERBS})
+    return outcome, +delta
+
+
+def reconcile_until_converged(reconciler: Reconciler, attempts: int = 30) -> Outcome:
+    outcome = reconciler.reconcile()
+    for _ in range(attempts):
+        if not outcome.ok or outcome.converged:
+            return outcome
+        time.sleep(1)
+        outcome = reconciler.reconcile()
+    return outcome
+
+
+def object_writes_during(testbed: bed.TestBed, action: Callable[[], Outcome]) -> tuple[Outcome, list[str]]:
+    """Run ``action``; list the reconciler's writes to managed objects, as ``verb resource/name``.
+
+    Its own bookkeeping is left out (the custom resource's status, Events, the inventory ConfigMap);
+    server-side dry-runs are listed with a ``dry-run`` prefix.
+    """
+    before = len(testbed.audit_events(user_agent_prefix=USER_AGENT))
+    outcome = action()
+    time.sleep(AUDIT_LAG)
+    events = testbed.audit_events(user_agent_prefix=USER_AGENT)[before:]
+    out = []
+    for event in events:
+        ref = event.get("objectRef") or {}
+        if event.get("verb") not in WRITE_VERBS or ref.get("resource") in ("events", "openstackdeployments"):
+            continue
+        if str(ref.get("name", "")).endswith("-inventory"):
+            continue
+        dry = "dry-run " if "dryRun=All" in str(event.get("requestURI", "")) else ""
+        out.append(f"{dry}{event['verb']} {ref.get('resource')}/{ref.get('name')}")
+    return outcome, out

@@ -1,0 +1,214 @@
+"""The reconciler on the real test bed: converge, no-op, one-value change, drift, prune, autoscaled replicas."""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+from prometheus_client import generate_latest
+
+from reconciler.engine.changeset import Change
+from reconciler.engine.loop import Loop
+from reconciler.engine.watch import DriftWatch
+from reconciler.plan import objects
+from reconciler.plan.diff import Action
+from reconciler.plan.order import kind_rank
+from testbed import bed
+
+from .reconcile_support import (
+    ConfigRepo,
+    make_reconciler,
+    object_writes_during,
+    reconcile_until_converged,
+    writes_during,
+)
+
+pytestmark = pytest.mark.testbed
+
+
+@pytest.fixture(scope="module")
+def cloud(testbed: bed.TestBed, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One converged template cloud shared by the tests of this module (they run in file order)."""
+    root = tmp_path_factory.mktemp("cloud")
+    repo = ConfigRepo(root)
+    reconciler = make_reconciler(testbed, str(repo.bare), root)
+    first = reconcile_until_converged(reconciler, attempts=90)
+    return {"repo": repo, "reconciler": reconciler, "first": first, "root": root}
+
+
+def changed(changes: list[Change]) -> set[str]:
+    return {f"{c.key.kind}/{c.key.name}" for c in changes if c.action not in (Action.UNCHANGED, Action.KEEP)}
+
+
+def test_first_reconcile_converges_the_whole_cloud(testbed: bed.TestBed, cloud: dict[str, Any]) -> None:
+    outcome = cloud["first"]
+    repo: ConfigRepo = cloud["repo"]
+    assert outcome.ok, outcome.message
+    assert outcome.converged, {s: h.message for s, h in outcome.health.items() if not h.healthy}
+    with testbed.api_client() as api:
+        apps = client.AppsV1Api(api)
+        compute = apps.read_namespaced_daemon_set("nova-compute-default", repo.namespace)
+        assert compute.status.number_ready == 3  # one per compute node of the test bed
+        assert apps.read_namespaced_stateful_set("mariadb-server", repo.namespace).status.ready_replicas >= 1
+        cr = client.CustomObjectsApi(api).get_namespaced_custom_object(
+            "openstack-gitops.io", "v1alpha1", repo.namespace, "openstackdeployments", repo.name)
+    assert cr["status"]["observedCommit"] == outcome.commit
+    assert cr["status"]["state"] == "Ready"
+    assert set(cr["status"]["services"]) >= {"keystone", "nova", "neutron", "mariadb"}
+
+
+def test_credentials_are_generated_once_and_shared(testbed: bed.TestBed, cloud: dict[str, Any]) -> None:
+    repo: ConfigRepo = cloud["repo"]
+    with testbed.api_client() as api:
+        core = client.CoreV1Api(api)
+        creds = core.read_namespaced_secret(f"{repo.name}-credentials", repo.namespace).data
+        assert len(creds) > 10
+        # the same DB admin password is in mariadb's secret and in keystone's db-admin secret
+        admin = base64.b64decode(creds["oslo_db.admin"]).decode()
+        keystone_db = core.read_namespaced_secret("keystone-db-admin", repo.namespace).data
+        assert admin in base64.b64decode(next(iter(keystone_db.values()))).decode()
+
+
+def test_noop_reconcile_writes_nothing(testbed: bed.TestBed, cloud: dict[str, Any]) -> None:
+    outcome, writes = writes_during(testbed, cloud["reconciler"].reconcile)
+    assert outcome.ok, outcome.message
+    assert writes == {}, f"a no-op reconcile wrote: {dict(writes)}"
+    assert outcome.changes.count(Action.UNCHANGED) > 100
+
+
+def test_one_value_change_writes_only_affected_objects(testbed: bed.TestBed, cloud: dict[str, Any]) -> None:
+    repo: ConfigRepo = cloud["repo"]
+    repo.edit(lambda d: d["spec"]["overrides"]["nova"]["conf"]["nova"]["DEFAULT"].update(cpu_allocation_ratio=8.0),
+              "nova: cpu_allocation_ratio 8")
+    outcome, writes = object_writes_during(testbed, cloud["reconciler"].reconcile)
+    assert outcome.ok, outcome.message
+    touched = changed(outcome.changes.changes)
+    assert "Secret/nova-etc" in touched, touched  # the rendered nova.conf
+    assert "DaemonSet/nova-compute-default" in touched  # its pods roll through the config hash annotation
+    assert all(c.service == "nova" for c in outcome.changes.changes if c.action is not Action.UNCHANGED)
+    # exactly one dry-run and one apply per changed object, nothing else
+    resources = {"Secret": "secrets", "ConfigMap": "configmaps", "Deployment": "deployments",
+                 "DaemonSet": "daemonsets", "StatefulSet": "statefulsets", "Job": "jobs"}
+    expected = sorted([f"{p}patch {resources[t.split('/')[0]]}/{t.split('/')[1]}"
+                       for t in touched for p in ("", "dry-run ")])
+    assert sorted(writes) == expected
+
+
+def test_manual_edit_is_detected_and_reverted(testbed: bed.TestBed, cloud: dict[str, Any]) -> None:
+    repo: ConfigRepo = cloud["repo"]
+    with testbed.api_client() as api:
+        apps = client.AppsV1Api(api)
+        apps.patch_namespaced_deployment("glance-api", repo.namespace,  # like `kubectl edit` of a field we own
+                                         {"metadata": {"labels": {objects.SERVICE_LABEL: "tampered"}}})
+        before = cloud["reconciler"].metrics.drift._value.get()
+        outcome = cloud["reconciler"].reconcile()
+        assert outcome.ok, outcome.message
+        drifted = [c for c in outcome.changes.changes if c.drift]
+        assert [f"{c.key.kind}/{c.key.name}" for c in drifted] == ["Deployment/glance-api"]
+        assert cloud["reconciler"].metrics.drift._value.get() == before + 1
+        live = apps.read_namespaced_deployment("glance-api", repo.namespace)
+        assert live.metadata.labels[objects.SERVICE_LABEL] == "glance"
+
+
+def test_autoscaled_replicas_are_left_to_the_autoscaler(testbed: bed.TestBed, cloud: dict[str, Any]) -> None:
+    repo: ConfigRepo = cloud["repo"]
+    with testbed.api_client("admin") as api:
+        apps = client.AppsV1Api(api)
+        apps.patch_namespaced_deployment_scale("keystone-api", repo.namespace, {"spec": {"replicas": 4}},
+                                               field_manager="openstack-gitops-autoscaler")
+        outcome, writes = object_writes_during(testbed, cloud["reconciler"].reconcile)
+        assert outcome.ok
+        assert writes == []  # (its status may change: keystone now has 4 replicas)
+        assert apps.read_namespaced_deployment("keystone-api", repo.namespace).spec.replicas == 4
+
+
+def test_disabling_a_service_prunes_it_in_reverse_order(testbed: bed.TestBed, cloud: dict[str, Any]) -> None:
+    repo: ConfigRepo = cloud["repo"]
+    with testbed.api_client() as api:
+        core = client.CoreV1Api(api)
+        core.patch_namespaced_config_map("horizon-bin", repo.namespace,
+                                         {"metadata": {"annotations": {objects.PRUNE_ANNOTATION: "disabled"}}})
+        repo.edit(lambda d: d["spec"]["services"]["dashboard"].update(enabled=False), "dashboard off")
+        outcome = cloud["reconciler"].reconcile()
+        assert outcome.ok, outcome.message
+        pruned = [c for c in outcome.changes.changes if c.action is Action.PRUNE]
+        assert pruned and all(c.service == "horizon" for c in pruned)
+        ranks = [kind_rank(c.key.kind) for c in pruned]
+        assert ranks == sorted(ranks, reverse=True), "Jobs and workloads go before the config they mount"
+        assert {c.key.kind for c in pruned} >= {"Deployment", "Secret", "Job", "Service"}
+        apps = client.AppsV1Api(api)
+        assert not [d for d in apps.list_namespaced_deployment(repo.namespace).items if d.metadata.name == "horizon"]
+        assert core.read_namespaced_config_map("horizon-bin", repo.namespace)  # protected, kept
+        kept = [c for c in outcome.changes.changes if c.action is Action.KEEP]
+        assert [c.key.name for c in kept] == ["horizon-bin"]
+
+
+def test_changed_job_is_deleted_and_recreated(testbed: bed.TestBed, cloud: dict[str, Any]) -> None:
+    repo: ConfigRepo = cloud["repo"]
+    with testbed.api_client() as api:
+        batch = client.BatchV1Api(api)
+        uid_before = batch.read_namespaced_job("glance-db-sync", repo.namespace).metadata.uid
+        repo.edit(lambda d: d["spec"]["overrides"].setdefault("glance", {}).update(
+            {"images": {"tags": {"glance_db_sync": "quay.io/airshipit/glance:2025.1-hotfix"}}}), "glance: hotfix")
+        outcome = cloud["reconciler"].reconcile()
+        assert outcome.ok, outcome.message
+        recreated = [c.key.name for c in outcome.changes.changes if c.action is Action.RECREATE]
+        assert "glance-db-sync" in recreated
+        job = batch.read_namespaced_job("glance-db-sync", repo.namespace)
+        assert job.metadata.uid != uid_before
+        assert job.spec.template.spec.containers[0].image.endswith("hotfix")
+
+
+def test_metrics_report_the_reconciles(cloud: dict[str, Any]) -> None:
+    text = generate_latest(cloud["reconciler"].metrics.registry).decode()
+    assert 'openstack_gitops_reconcile_total{reason="Applied",result="success"}' in text
+    assert "openstack_gitops_drift_corrections_total 1.0" in text
+    assert "openstack_gitops_last_success_timestamp_seconds" in text
+
+
+def test_apiserver_restart_mid_apply_is_finished_by_the_next_reconcile(testbed: bed.TestBed, tmp_path: Path) -> None:
+    repo = ConfigRepo(tmp_path)
+    reconciler = make_reconciler(testbed, str(repo.bare), tmp_path)
+    def restart_soon() -> None:
+        time.sleep(1.5)
+        testbed.restart("kube-apiserver")
+
+    killer = threading.Thread(target=restart_soon)
+    killer.start()
+    first = reconciler.reconcile()
+    killer.join()
+    second = reconcile_until_converged(reconciler, attempts=90)
+    assert second.ok, second.message
+    assert second.converged
+    third, writes = writes_during(testbed, reconciler.reconcile)
+    assert third.ok and writes == {}, (first.message, dict(writes))
+
+
+def test_drift_watch_reverts_a_manual_edit_without_waiting_for_the_poll(testbed: bed.TestBed,
+                                                                         cloud: dict[str, Any]) -> None:
+    repo: ConfigRepo = cloud["repo"]
+    reconciler = cloud["reconciler"]
+    loop = Loop(reconciler, interval=3600)  # the poll alone would not come back within the test
+    loop.start()
+    try:
+        assert loop.done.wait(120)
+        loop.done.clear()
+        watch = DriftWatch(reconciler.cluster, repo.namespace, repo.name, lambda: reconciler.inventory, loop.trigger)
+        watch.start()
+        time.sleep(2)  # let the watches connect
+        with testbed.api_client() as api:
+            core = client.CoreV1Api(api)
+            core.patch_namespaced_service("keystone-api", repo.namespace,
+                                          {"metadata": {"labels": {objects.SERVICE_LABEL: "tampered"}}})
+            assert loop.done.wait(30), "the drift watch did not trigger a reconcile"
+            assert loop.last is not None and any(c.drift for c in loop.last.changes.changes)
+            live = core.read_namespaced_service("keystone-api", repo.namespace)
+            assert live.metadata.labels[objects.SERVICE_LABEL] == "keystone"
+        watch.stop()
+    finally:
+        loop.stop()
