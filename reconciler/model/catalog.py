@@ -266,8 +266,7 @@ CHARTS: Mapping[str, ChartInfo] = MappingProxyType(
                     agent__dhcp=NodeRole.NETWORK,
                     agent__l3=NodeRole.NETWORK,
                     agent__metadata=NodeRole.NETWORK,
-                    ovs=NodeRole.NETWORK,
-                    ovn_metadata=NodeRole.COMPUTE,
+                    ovs=NodeRole.NETWORK,  # also schedules the OVN metadata agent (OSH has no labels.ovn_metadata)
                     job=_CP,
                     server=_CP,
                     rpc_server=_CP,
@@ -379,11 +378,14 @@ def chart_credentials(chart: str) -> tuple[str, ...]:
 
 _OVS_AGENTS = ("daemonset_dhcp_agent", "daemonset_l3_agent", "daemonset_metadata_agent", "daemonset_ovs_agent")
 
-BACKEND_VALUES: Mapping[NetworkBackend, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
+BACKEND_READERS: tuple[str, ...] = ("libvirt", "neutron", "nova")
+"""Charts whose `network.backend` selects the backend: neutron its agents, nova-compute and libvirt
+the vswitch agent pod they wait for on their node (`dependencies.dynamic.targeted.<backend>`)."""
+
+_BACKEND_SETTINGS: Mapping[NetworkBackend, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
     {
         NetworkBackend.OPENVSWITCH: {
             "neutron": {
-                "network": {"backend": ["openvswitch"]},
                 "manifests": {**{m: True for m in _OVS_AGENTS}, "daemonset_ovn_metadata_agent": False},
                 "conf": {
                     "neutron": {"DEFAULT": {"core_plugin": "ml2", "service_plugins": "router"}},
@@ -398,11 +400,9 @@ BACKEND_VALUES: Mapping[NetworkBackend, Mapping[str, Mapping[str, Any]]] = Mappi
                     },
                 },
             },
-            "nova": {"network": {"backend": ["openvswitch"]}},
         },
         NetworkBackend.OVN: {
             "neutron": {
-                "network": {"backend": ["ovn"]},
                 "manifests": {**{m: False for m in _OVS_AGENTS}, "daemonset_ovn_metadata_agent": True},
                 "conf": {
                     "neutron": {"DEFAULT": {"core_plugin": "ml2", "service_plugins": "ovn-router"}},
@@ -417,8 +417,18 @@ BACKEND_VALUES: Mapping[NetworkBackend, Mapping[str, Mapping[str, Any]]] = Mappi
                     },
                 },
             },
-            "nova": {"network": {"backend": ["ovn"]}},
         },
+    }
+)
+"""What else the backend switches, beyond `network.backend` (the chart does not derive these)."""
+
+BACKEND_VALUES: Mapping[NetworkBackend, Mapping[str, Mapping[str, Any]]] = MappingProxyType(
+    {
+        backend: {
+            chart: {"network": {"backend": [backend.value]}, **_BACKEND_SETTINGS[backend].get(chart, {})}
+            for chart in BACKEND_READERS
+        }
+        for backend in NetworkBackend
     }
 )
 """Values the network backend switches in the charts that care (CONTRACT.md "Backend switch")."""

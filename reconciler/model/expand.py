@@ -2,7 +2,8 @@
 
 `LAYERS` is the single statement of precedence: release defaults, then the size preset, then
 what the spec says, then the operator's raw overrides; a later layer wins (mappings merge,
-lists are replaced). Pure: the credentials come in as an argument, nothing is read or generated.
+lists are replaced). The computed layers leave out empty groups; the overrides stay verbatim.
+Pure: the credentials come in as an argument, nothing is read or generated.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from .errors import MissingCredentials, SpecInvalid
 from .presets import REPLICA_COMPONENTS, ComponentClass, replicas, resources, volume
 from .releases import RELEASES, images
 from .spec import Spec, autoscaled
-from .tree import merge_all, tree_of
+from .tree import compact, merge_all, tree_of
 from .validate import Inputs, known_release
 
 Values = dict[str, Any]
@@ -51,17 +52,19 @@ def release_defaults(spec: Spec, chart: str, _: Mapping[str, str]) -> Values:
         }
     if upgrades:
         values["pod"]["lifecycle"] = {"upgrades": upgrades}
-    return values
+    return compact(values)
 
 
 def size_preset(spec: Spec, chart: str, _: Mapping[str, str]) -> Values:
     """Replicas and resources of the chosen size; broker replica count shared with every client."""
     mq_replicas = replicas(spec.size, "rabbitmq")["server"]
-    return {
-        "pod": {"replicas": replicas(spec.size, chart), "resources": resources(spec.size, chart)},
-        "endpoints": endpoints.messaging_replicas(chart, mq_replicas),
-        **volume(spec.size, chart),
-    }
+    return compact(
+        {
+            "pod": {"replicas": replicas(spec.size, chart), "resources": resources(spec.size, chart)},
+            "endpoints": endpoints.messaging_replicas(chart, mq_replicas),
+            **volume(spec.size, chart),
+        }
+    )
 
 
 def spec_facts(spec: Spec, chart: str, credentials: Mapping[str, str]) -> Values:
@@ -81,13 +84,15 @@ def spec_facts(spec: Spec, chart: str, credentials: Mapping[str, str]) -> Values
         for policy, api in autoscaled(spec)
         if api.chart == chart
     ]
-    return merge_all(
-        [
-            tree_of(leaves),
-            {"endpoints": endpoints.public_hosts(chart, spec.public_domain)},
-            {"endpoints": endpoints.auth(chart, spec.region, credentials)},
-            BACKEND_VALUES[spec.network_backend].get(chart, {}),
-        ]
+    return compact(
+        merge_all(
+            [
+                tree_of(leaves),
+                {"endpoints": endpoints.public_hosts(chart, spec.public_domain)},
+                {"endpoints": endpoints.auth(chart, spec.region, credentials)},
+                BACKEND_VALUES[spec.network_backend].get(chart, {}),
+            ]
+        )
     )
 
 

@@ -66,6 +66,10 @@ REPLICA_COMPONENTS: Mapping[str, Mapping[str, ComponentClass]] = MappingProxyTyp
 )
 """chart -> `pod.replicas.<component>` -> class."""
 
+RESOURCE_KEYS: Mapping[str, Mapping[str, str]] = MappingProxyType({"nova": {"osapi": "api"}})
+"""chart -> replica component -> its `pod.resources` key, where OSH names the two differently
+(nova-api-osapi reads `pod.replicas.osapi` but `pod.resources.api`)."""
+
 AGENT_COMPONENTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
         "nova": ("compute",),
@@ -144,7 +148,7 @@ VOLUMES: Mapping[str, Mapping[Size, str]] = MappingProxyType(
 
 
 def replicas(size: Size, chart: str) -> dict[str, int]:
-    """`pod.replicas` of `chart` at `size`."""
+    """`pod.replicas` of `chart` at `size` (empty for charts of DaemonSets only)."""
     table = REPLICAS[size]
     return {component: table[klass] for component, klass in sorted(REPLICA_COMPONENTS.get(chart, {}).items())}
 
@@ -153,7 +157,8 @@ def resources(size: Size, chart: str) -> dict[str, Any]:
     """`pod.resources` of `chart` at `size` (replicated and DaemonSet components), switched on."""
     table = RESOURCES[size]
     leaves: list[tuple[str | tuple[str, ...], Any]] = [(("enabled",), True)]
-    leaves += [((c,), table[k].values()) for c, k in REPLICA_COMPONENTS.get(chart, {}).items()]
+    keys = RESOURCE_KEYS.get(chart, {})
+    leaves += [((keys.get(c, c),), table[k].values()) for c, k in REPLICA_COMPONENTS.get(chart, {}).items()]
     leaves += [(c, table[ComponentClass.AGENT].values()) for c in AGENT_COMPONENTS.get(chart, ())]
     return tree_of(leaves)
 

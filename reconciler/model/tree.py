@@ -1,4 +1,4 @@
-"""Plain nested-dict helpers shared by the expansion: deep merge and path assignment.
+"""Plain nested-dict helpers shared by the expansion: deep merge, path assignment and pruning.
 
 Values are plain JSON data (dict, list, str, int, float, bool, None); these helpers never mutate
 their inputs, so layers can be built independently and merged in one place.
@@ -42,6 +42,17 @@ def nest(path: str | tuple[str, ...], value: Any) -> dict[str, Any]:
 def tree_of(leaves: Iterable[tuple[str | tuple[str, ...], Any]]) -> dict[str, Any]:
     """Build one tree from (path, value) pairs."""
     return merge_all(nest(path, value) for path, value in leaves)
+
+
+def compact(tree: Mapping[str, Any]) -> dict[str, Any]:
+    """`tree` without empty mappings, recursively: a group a layer has nothing to say about is left out
+    instead of creating a key the chart may not have (e.g. `pod.replicas` of a DaemonSet-only chart)."""
+    result: dict[str, Any] = {}
+    for key, value in tree.items():
+        kept = compact(value) if isinstance(value, Mapping) else value
+        if kept != {}:
+            result[key] = kept
+    return result
 
 
 def _plain(value: Any) -> Any:

@@ -1,0 +1,242 @@
+"""Contract between the expansion and the charts: every value the expansion sets is one the chart
+reads, and the values that matter take effect when the real helm renders them.
+
+1. Keys: for the template spec and every example, each leaf path the expansion computes for a chart
+   (release defaults, size preset and spec layers; the operator's `overrides` are the operator's
+   business) must exist in that chart's default values.yaml, and must not replace a mapping
+   there. A misspelled or non-OSH key is silently ignored by Helm, so only this test notices.
+2. Effects: nova, neutron and libvirt rendered with the expanded values show the preset's
+   resources, the network role's node selector, the backend's vswitch dependency and router plugin.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from reconciler.model import LAYER_NAMES, Size, Spec, expand, layered_values, load_spec, validate
+from reconciler.model.catalog import NetworkBackend, NodeRole
+from reconciler.model.presets import REPLICA_COMPONENTS, RESOURCES
+from reconciler.model.tree import merge_all
+
+from ..unit.model_support import fake_credentials
+from .chart_support import CHARTS_DIR, REPO_ROOT, Rendered, RenderFn
+
+TEMPLATE = REPO_ROOT / "config-repo-template" / "openstack.yaml"
+SPEC_FILES: tuple[Path, ...] = (TEMPLATE, *sorted((TEMPLATE.parent / "examples").glob("*.yaml")))
+SPEC_IDS = [path.stem for path in SPEC_FILES]
+OPERATOR_LAYER = "overrides"
+
+KeyPath = tuple[str, ...]
+ANY_CHART = "*"
+
+# Subtrees not held to the chart's defaults: (chart or "*", path prefix) -> why. Keep it short;
+# test_every_exemption_is_still_needed fails once an entry no longer excuses anything.
+EXEMPT: Mapping[tuple[str, KeyPath], str] = {
+    # INI files as section -> option -> value: any oslo.config option is valid, and the charts
+    # leave the options they fill from `endpoints` (region_name, ...) out of their defaults.
+    (ANY_CHART, ("conf",)): "open map: oslo.config options",
+    # Every OpenStack chart receives every API's endpoint (catalog.API_ENDPOINTS, so toggling one
+    # service never rolls the others) and `host_fqdn_override.public`, which OSH ships commented
+    # out; the unit tests pin the endpoint shapes.
+    (ANY_CHART, ("endpoints",)): "same endpoint set for every chart",
+    # releases.IMAGE_TAGS mirrors OSH's full image list per chart; the test charts declare only
+    # the images of the objects they render. A tag name -> image map, inert when unused.
+    (ANY_CHART, ("images", "tags")): "OSH image list, test charts render a subset",
+    # OSH node labels of objects the test mirror does not render (exporters, jobs); in a real
+    # cloud they keep those pods on the control plane.
+    ("mariadb", ("labels", "job")): "OSH mariadb jobs, not mirrored",
+    ("mariadb", ("labels", "prometheus_mysql_exporter")): "OSH exporter, not mirrored",
+    ("rabbitmq", ("labels", "prometheus_rabbitmq_exporter")): "OSH exporter, not mirrored",
+}
+
+# What neutron's `[DEFAULT] service_plugins` must be per backend (CONTRACT.md "Backend switch").
+ROUTER_PLUGIN = {NetworkBackend.OPENVSWITCH: "router", NetworkBackend.OVN: "ovn-router"}
+# The pod labels of the vswitch agent libvirt waits for on its node, per backend.
+VSWITCH_AGENT = {
+    NetworkBackend.OPENVSWITCH: {"application": "neutron", "component": "neutron-ovs-agent"},
+    NetworkBackend.OVN: {"application": "ovn", "component": "ovn-controller"},
+}
+
+_MISSING = object()
+
+
+def load(path: Path) -> Spec:
+    spec = load_spec(path.read_text(), path.name)
+    assert validate(spec) == [], path.name
+    return spec
+
+
+def computed_values(spec: Spec) -> dict[str, dict[str, Any]]:
+    """chart -> the expansion's values without the operator's raw overrides."""
+    layers = layered_values(spec, fake_credentials(spec))
+    return {chart: merge_all(v[name] for name in LAYER_NAMES if name != OPERATOR_LAYER) for chart, v in layers.items()}
+
+
+def chart_defaults(chart: str) -> dict[str, Any]:
+    values: dict[str, Any] = yaml.safe_load((CHARTS_DIR / chart / "values.yaml").read_text())
+    return values
+
+
+def leaves(tree: Mapping[str, Any], prefix: KeyPath = ()) -> Iterator[tuple[KeyPath, Any]]:
+    """(path, value) of every leaf; an empty mapping is a leaf too (it still creates the key)."""
+    for key, value in tree.items():
+        if isinstance(value, Mapping) and value:
+            yield from leaves(value, (*prefix, key))
+        else:
+            yield (*prefix, key), value
+
+
+def lookup(tree: Any, path: KeyPath) -> Any:
+    for key in path:
+        if not isinstance(tree, Mapping) or key not in tree:
+            return _MISSING
+        tree = tree[key]
+    return tree
+
+
+def exemption(chart: str, path: KeyPath) -> tuple[str, KeyPath] | None:
+    for owner, prefix in EXEMPT:
+        if owner in (ANY_CHART, chart) and path[: len(prefix)] == prefix:
+            return owner, prefix
+    return None
+
+
+def mismatches(chart: str, values: Mapping[str, Any], defaults: Mapping[str, Any]) -> Iterator[tuple[KeyPath, str]]:
+    """Leaves the chart does not declare (or that would replace one of its mappings), with why."""
+    for path, _ in leaves(values):
+        default = lookup(defaults, path)
+        if default is _MISSING:
+            yield path, "not in the chart's values.yaml"
+        elif isinstance(default, Mapping) and default:
+            yield path, "replaces a mapping of the chart's values.yaml"
+
+
+@pytest.fixture(scope="module")
+def specs() -> dict[str, Spec]:
+    return {path.stem: load(path) for path in SPEC_FILES}
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. Keys
+
+
+@pytest.mark.parametrize("spec_id", SPEC_IDS)
+def test_every_value_the_expansion_sets_is_a_key_of_the_chart(spec_id: str, specs: dict[str, Spec]) -> None:
+    problems = [
+        f"{chart}: {'.'.join(path)}: {why}"
+        for chart, values in computed_values(specs[spec_id]).items()
+        for path, why in mismatches(chart, values, chart_defaults(chart))
+        if exemption(chart, path) is None
+    ]
+    assert problems == [], "\n".join(problems)
+
+
+def test_every_exemption_is_still_needed(specs: dict[str, Spec]) -> None:
+    used = {
+        exemption(chart, path)
+        for spec in specs.values()
+        for chart, values in computed_values(spec).items()
+        for path, _ in mismatches(chart, values, chart_defaults(chart))
+    }
+    assert set(EXEMPT) - used == set()
+
+
+def test_the_specs_cover_both_backends_and_every_size(specs: dict[str, Spec]) -> None:
+    assert {s.network_backend for s in specs.values()} == set(NetworkBackend)
+    assert {s.size for s in specs.values()} == set(Size)
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. Effects, through the real helm
+
+
+@pytest.fixture(scope="module")
+def rendered(render_chart: RenderFn, specs: dict[str, Spec]) -> Callable[[str, str], Rendered]:
+    """rendered(spec_id, chart): the chart rendered with the full expansion (overrides included)."""
+    cache: dict[tuple[str, str], Rendered] = {}
+    expanded: dict[str, dict[str, dict[str, Any]]] = {}
+
+    def render(spec_id: str, chart: str) -> Rendered:
+        if spec_id not in expanded:
+            spec = specs[spec_id]
+            expanded[spec_id] = expand(spec, fake_credentials(spec))
+        if (spec_id, chart) not in cache:
+            cache[spec_id, chart] = render_chart(chart, expanded[spec_id][chart])
+        return cache[spec_id, chart]
+
+    return render
+
+
+def pod_spec(obj: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = obj["spec"]["template"]["spec"]
+    return result
+
+
+def container(obj: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(c for c in pod_spec(obj)["containers"] if c["name"] == name)
+
+
+def pod_dependencies(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    init = next(c for c in pod_spec(obj)["initContainers"] if c["name"] == "init")
+    env = {e["name"]: e.get("value", "") for e in init["env"]}
+    deps: list[dict[str, Any]] = json.loads(env["DEPENDENCY_POD_JSON"] or "[]")
+    return deps
+
+
+def ini_option(rendered: Rendered, secret: str, key: str, section: str, option: str) -> str | None:
+    text = base64.b64decode(rendered.find("Secret", secret)["data"][key]).decode()
+    current = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("[") and line.endswith("]"):
+            current = line[1:-1]
+        elif current == section and "=" in line:
+            name, _, value = line.partition("=")
+            if name.strip() == option:
+                return value.strip()
+    return None
+
+
+@pytest.mark.parametrize("spec_id", SPEC_IDS)
+def test_nova_api_gets_the_resources_of_its_size_preset(
+    spec_id: str, specs: dict[str, Spec], rendered: Callable[[str, str], Rendered]
+) -> None:
+    spec = specs[spec_id]
+    values = expand(spec, fake_credentials(spec))["nova"]
+    assert values["pod"]["resources"]["enabled"] is True
+    preset = RESOURCES[spec.size][REPLICA_COMPONENTS["nova"]["osapi"]].values()
+    osapi = rendered(spec_id, "nova").find("Deployment", "nova-api-osapi")
+    assert container(osapi, "nova-osapi")["resources"] == preset
+
+
+@pytest.mark.parametrize("spec_id", SPEC_IDS)
+def test_neutron_follows_the_network_backend(
+    spec_id: str, specs: dict[str, Spec], rendered: Callable[[str, str], Rendered]
+) -> None:
+    spec = specs[spec_id]
+    neutron = rendered(spec_id, "neutron")
+    plugins = ini_option(neutron, "neutron-etc", "neutron.conf", "DEFAULT", "service_plugins")
+    assert plugins == ROUTER_PLUGIN[spec.network_backend]
+    if spec.network_backend is NetworkBackend.OVN:
+        network = spec.node_roles.selector(NodeRole.NETWORK)
+        agent = neutron.find("DaemonSet", "neutron-ovn-metadata-agent-default")
+        assert pod_spec(agent)["nodeSelector"] == {network.key: network.value}
+
+
+@pytest.mark.parametrize("spec_id", SPEC_IDS)
+def test_libvirt_waits_for_the_vswitch_agent_of_the_backend(
+    spec_id: str, specs: dict[str, Spec], rendered: Callable[[str, str], Rendered]
+) -> None:
+    backend = specs[spec_id].network_backend
+    libvirt = rendered(spec_id, "libvirt").find("DaemonSet", "libvirt-libvirt-default")
+    waits_for = [dep["labels"] for dep in pod_dependencies(libvirt)]
+    assert VSWITCH_AGENT[backend] in waits_for
+    others = [labels for other, labels in VSWITCH_AGENT.items() if other is not backend]
+    assert not [labels for labels in others if labels in waits_for]
