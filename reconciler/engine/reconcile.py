@@ -7,6 +7,7 @@ and fails with one CamelCase reason; ``loop`` alone decides retry, back-off or w
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -101,6 +102,8 @@ class Reconciler:
         self.spec: Spec | None = None  # the last spec that loaded
         self.inventory = Inventory()  # what we own after the last reconcile (the drift watch compares to it)
         self._facts: tuple[str, list[str]] | None = None
+        self._parsed: dict[str, tuple[bytes, list[Desired]]] = {}
+        self._live: dict[ObjectKey, Manifest] = {}  # what the last plan phase read
 
     # -- the phases, in order --------------------------------------------------------
     def reconcile(self) -> Outcome:
@@ -117,7 +120,7 @@ class Reconciler:
             inventory = inventory_store.load(self.cluster, spec)
             the_plan = self._plan(spec, rendered, inventory)  # 5. pair desired, live and inventory
             changes = self._apply(spec, rendered, inventory, the_plan)  # 6-7. dry-run, apply, prune
-            health = self._health(spec)  # 8. workload health per service
+            health = self._health(spec, the_plan, changes)  # 8. workload health per service
             outcome = Outcome(commit, not changes.failed, "Applied" if not changes.failed else "ApplyFailed",
                               _summary(changes), changes, health)
             if changes.failed:
@@ -191,20 +194,31 @@ class Reconciler:
         autoscaled = autoscaled_deployments(spec)
         desired = [Desired(ObjectKey.of(ns), PRODUCT_SERVICE, objects.stamp(ns, spec.name, PRODUCT_SERVICE))
                    for ns in [namespace_manifest(spec.namespace)]]
-        try:
-            for chart in values:
-                for rendered_obj in manifests.parse(chart, texts[chart], spec.namespace):
-                    if rendered_obj["kind"] == "Namespace" and rendered_obj["metadata"]["name"] == spec.namespace:
-                        continue
-                    obj = rendered_obj
-                    if obj["kind"] == "Deployment" and obj["metadata"]["name"] in autoscaled:
-                        obj = objects.without_replicas(obj)
-                    stamped = objects.stamp(obj, spec.name, chart)
-                    desired.append(Desired(ObjectKey.of(stamped), chart, stamped))
-        except manifests.RenderInvalid as exc:
-            raise PhaseFailed("render", "RenderInvalid", str(exc), retry="wait-for-change") from exc
+        for chart in values:
+            desired.extend(self._desired_of(spec, chart, texts[chart], autoscaled))
         new = {name: credentials[name] for name in generated}
         return Rendered(spec, values, desired, new if new else {})
+
+    def _desired_of(self, spec: Spec, chart: str, text: str, autoscaled: frozenset[str]) -> list[Desired]:
+        """Parse and stamp one chart's render; cached by its text, so an unchanged chart costs nothing."""
+        key = hashlib.sha256("\0".join([spec.name, spec.namespace, chart, *sorted(autoscaled), text]).encode()).digest()
+        cached = self._parsed.get(chart)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        out = []
+        try:
+            for rendered_obj in manifests.parse(chart, text, spec.namespace):
+                if rendered_obj["kind"] == "Namespace" and rendered_obj["metadata"]["name"] == spec.namespace:
+                    continue
+                obj = rendered_obj
+                if obj["kind"] == "Deployment" and obj["metadata"]["name"] in autoscaled:
+                    obj = objects.without_replicas(obj)
+                stamped = objects.stamp(obj, spec.name, chart)
+                out.append(Desired(ObjectKey.of(stamped), chart, stamped))
+        except manifests.RenderInvalid as exc:
+            raise PhaseFailed("render", "RenderInvalid", str(exc), retry="wait-for-change") from exc
+        self._parsed[chart] = (key, out)  # one entry per chart: the cache never outgrows the cloud
+        return out
 
     def _cluster_facts(self) -> tuple[str, list[str]]:
         if self._facts is None:
@@ -240,6 +254,7 @@ class Reconciler:
                     self.progress("read", done, len(kinds))
         except ApiError as exc:
             raise PhaseFailed("plan", "ClusterUnreachable", str(exc)) from exc
+        self._live = live
         try:
             return plan(rendered.desired, live, inventory, SERVICE_ORDER)
         except EmptyRenderRefused as exc:
@@ -268,17 +283,23 @@ class Reconciler:
         status.emit_events(self.cluster, spec, changes)
         return changes
 
-    def _health(self, spec: Spec) -> dict[str, Health]:
-        selector = f"{objects.OWNER_LABEL}={spec.name},{objects.MANAGED_BY_LABEL}={objects.FIELD_MANAGER}"
+    def _health(self, spec: Spec, the_plan: Plan, changes: ChangeSet) -> dict[str, Health]:
+        """Health per service; after a pass that wrote nothing, the live objects just read are current."""
         by_service: dict[str, list[Health]] = {chart: [] for chart in spec.charts}
-        try:
-            for api_version, kind in WORKLOAD_KINDS:
-                for obj in self.cluster.list(api_version, kind, selector, namespace=spec.namespace):
-                    service = objects.labels_of(obj).get(objects.SERVICE_LABEL, "")
-                    by_service.setdefault(service, []).append(health_of(obj))
-        except ApiError as exc:
-            log.warning("health not assessed", extra={"error": str(exc)})
-            return {s: Health(State.PROGRESSING, "unknown") for s in by_service}
+        kinds = {kind for _, kind in WORKLOAD_KINDS}
+        if changes.services_changed():
+            selector = f"{objects.OWNER_LABEL}={spec.name},{objects.MANAGED_BY_LABEL}={objects.FIELD_MANAGER}"
+            try:
+                workloads = [obj for api_version, kind in WORKLOAD_KINDS
+                             for obj in self.cluster.list(api_version, kind, selector, namespace=spec.namespace)]
+            except ApiError as exc:
+                log.warning("health not assessed", extra={"error": str(exc)})
+                return {s: Health(State.PROGRESSING, "unknown") for s in by_service}
+        else:
+            workloads = [obj for key, obj in self._live.items() if key.kind in kinds]
+        for obj in workloads:
+            service = objects.labels_of(obj).get(objects.SERVICE_LABEL, "")
+            by_service.setdefault(service, []).append(health_of(obj))
         return {service: worst(h) for service, h in by_service.items()}
 
     # -- reporting -------------------------------------------------------------------

@@ -20,6 +20,8 @@ CLUSTER_SCOPED_KINDS = frozenset({
     "MutatingWebhookConfiguration", "APIService", "IngressClass", "RuntimeClass", "CSIDriver",
     "VolumeSnapshotClass", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
 })
+# libyaml's parser when PyYAML was built with it (10x faster on big renders); same results.
+_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _SOURCE = re.compile(r"^# Source: (.+)$", re.MULTILINE)
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 
@@ -42,7 +44,7 @@ def parse(chart: str, text: str, namespace: str) -> list[Manifest]:
         source = _SOURCE.search(chunk)
         template = source.group(1) if source else "(unknown template)"
         try:
-            doc = yaml.safe_load(chunk)
+            doc = yaml.load(chunk, Loader=_LOADER)
         except yaml.YAMLError as exc:
             raise RenderInvalid(chart, template, f"rendered YAML does not parse: {exc}") from exc
         if doc is None:

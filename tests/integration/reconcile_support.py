@@ -41,6 +41,7 @@ class ConfigRepo:
         suffix = uuid.uuid4().hex[:6]
         self.name = name or f"cloud-{suffix}"
         self.namespace = namespace or f"os-{suffix}"
+        root.mkdir(parents=True, exist_ok=True)
         self.bare = root / "config.git"
         self.work = root / "work"
         git(root, "init", "-q", "--bare", "-b", "main", str(self.bare))
