@@ -180,7 +180,10 @@ class ControlPlane:
                 argv += [f"--service-account-private-key-file={self.pki.sa_key}",
                          f"--root-ca-file={self.pki.serving_cert}", "--concurrent-deployment-syncs=10",
                          "--concurrent-replicaset-syncs=10", "--concurrent-daemonset-syncs=5",
-                         "--concurrent-job-syncs=10"]
+                         "--concurrent-job-syncs=10",
+                         # on 2 busy cores kwok's lease renewals can lag; a node that merely looks late
+                         # must not be marked NotReady (its pods would stay unready: kwok is no kubelet)
+                         "--node-monitor-grace-period=5m"]
             return argv, lambda: _http_ok(f"https://127.0.0.1:{port}/healthz"), 60
         if component == "kwok":
             bin_dir = build.bin_dir_for("kwok")

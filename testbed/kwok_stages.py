@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 FAIL_LABEL = "testbed.openstack-gitops.io/fail"
+CRASHLOOP_IMAGE_SUFFIX = "-crashloop"  # pods running an image tagged like this crash-loop (rollout tests)
 KWOK_FAILED_LABEL = "pod-container-running-failed.stage.kwok.x-k8s.io"
 
 # stage file -> (delay ms, jitter ms); None keeps kwok's own delay.
@@ -95,9 +96,19 @@ def render(stage_dir: Path, ready_delay_ms: int, jitter_ms: int) -> str:
             spec_delay = doc["spec"].setdefault("delay", {})
             spec_delay["durationMilliseconds"] = ms
             spec_delay["jitterDurationMilliseconds"] = jitter
+            # kwok's pod-delete waits out the whole grace period (the deletionTimestamp); a real
+            # container usually exits on SIGTERM at once, and mariadb's 600 s would stall every test
+            if "deletionTimestamp" in str(spec_delay.get("jitterDurationFrom", "")):
+                del spec_delay["jitterDurationFrom"]
         _widen_storage_classes(doc)
         docs.append(doc)
-    docs.append(yaml.safe_load(_CRASHLOOP_STAGE))
+    crashloop = yaml.safe_load(_CRASHLOOP_STAGE)
+    docs.append(crashloop)
+    by_image = yaml.safe_load(_CRASHLOOP_STAGE)
+    by_image["metadata"]["name"] = "testbed-pod-crashloop-by-image"
+    by_image["spec"]["selector"]["matchExpressions"][0] = {"cel": {"expression": (
+        f"self.spec.containers.exists(c, c.image.endsWith('{CRASHLOOP_IMAGE_SUFFIX}'))")}}
+    docs.append(by_image)
     return yaml.safe_dump_all(docs, sort_keys=False)
 
 

@@ -80,6 +80,7 @@ class GitSource:
         self._lock = threading.Lock()
         self._repo: git.Repo | None = None
         self._last: str | None = None
+        self._origin: str | None = None  # the URL origin was last set to
 
     @property
     def last_commit(self) -> str | None:
@@ -96,10 +97,11 @@ class GitSource:
             tracking = f"refs/remotes/origin/{self.branch}"
             self._run(repo, "fetch", "--quiet", "--no-tags", "--no-recurse-submodules", "--depth", "1",
                       "origin", f"+refs/heads/{self.branch}:{tracking}")
-            commit = self._run(repo, "rev-parse", "--verify", f"{tracking}^{{commit}}").strip()
-            self._run(repo, "checkout", "--quiet", "--force", "--detach", commit)
-            self._run(repo, "clean", "-ffdxq")
-            body = self._run(repo, "log", "-1", "--format=%B", commit).strip()
+            commit, _, body = self._run(repo, "log", "-1", "--format=%H%n%B", f"{tracking}^{{commit}}").partition("\n")
+            commit, body = commit.strip(), body.strip()
+            if commit != self._last:  # the work tree is ours: at the commit we last checked out, it is clean
+                self._run(repo, "checkout", "--quiet", "--force", "--detach", commit)
+                self._run(repo, "clean", "-ffdxq")
             self._last = commit
             return Checkout(commit, self.workdir, self.branch, body.splitlines()[0] if body else "")
 
@@ -115,10 +117,12 @@ class GitSource:
             except (git.GitError, OSError) as exc:
                 raise GitFetchError("Invalid", self.url, self.branch,
                                     f"cannot open {self.workdir}: {type(exc).__name__}") from None
-        configured = self._run(self._repo, "config", "--get", "remote.origin.url", check=False).strip()
-        if configured != self.url:
-            verb = "set-url" if configured else "add"
-            self._run(self._repo, "remote", verb, "origin", self.url)
+        if self._origin != self.url:
+            configured = self._run(self._repo, "config", "--get", "remote.origin.url", check=False).strip()
+            if configured != self.url:
+                verb = "set-url" if configured else "add"
+                self._run(self._repo, "remote", verb, "origin", self.url)
+            self._origin = self.url
         return self._repo
 
     def _clear_stale_locks(self) -> None:

@@ -45,6 +45,8 @@ class Executor:
     inventory_changes: dict[ObjectKey, Entry | None] = field(default_factory=dict)
     # called once every dry-run passed and stage 1 exists, before any other write (credentials)
     before_first_write: Callable[[], None] = lambda: None
+    # called after each service that had writes, before the next one starts (upgrade health gate)
+    gate: Callable[[str], None] | None = None
 
     def run(self, plan: Plan) -> ChangeSet:
         changes = ChangeSet()
@@ -66,13 +68,18 @@ class Executor:
             rest = [by_key.get(s.key, s) for s in rest]
         if rest:
             self.before_first_write()
+        rest.sort(key=lambda s: (service_rank(s.service, self.service_order), kind_rank(s.key.kind)))
         done, total = 0, len(rest)
-        for _, wave_iter in groupby(rest, key=lambda s: (service_rank(s.service, self.service_order),
-                                                         kind_rank(s.key.kind))):
-            wave = list(wave_iter)
-            self._apply_wave(wave, changes)
-            done += len(wave)
-            self.progress("apply", done, total)
+        for service, service_steps in groupby(rest, key=lambda s: s.service):
+            for _, wave_iter in groupby(service_steps, key=lambda s: kind_rank(s.key.kind)):
+                wave = list(wave_iter)
+                self._apply_wave(wave, changes)
+                done += len(wave)
+                self.progress("apply", done, total)
+            if changes.failed:
+                return changes
+            if self.gate is not None:
+                self.gate(service)  # raises when the service does not become healthy in time
         if changes.failed:
             return changes  # never prune after a failed apply: the render may be half-live
         self._prune(plan.of(Action.PRUNE), changes)

@@ -33,7 +33,7 @@ from reconciler.model.errors import SpecInvalid
 from reconciler.model.expand import autoscaled_deployments, expand
 from reconciler.model.fingerprint import fingerprint
 from reconciler.model.loader import load_spec
-from reconciler.model.releases import RELEASES
+from reconciler.model.releases import RELEASES, UpgradeKind, classify_upgrade
 from reconciler.model.spec import Spec
 from reconciler.model.validate import validate
 from reconciler.plan import manifests, objects
@@ -48,6 +48,10 @@ WORKLOAD_KINDS = (("apps/v1", "Deployment"), ("apps/v1", "StatefulSet"), ("apps/
                   ("batch/v1", "Job"))
 
 log = logs.get("reconcile")
+
+
+class UpgradeStalled(Exception):
+    """A service did not become healthy during an upgrade; the services after it were not touched."""
 
 
 class PhaseFailed(Exception):
@@ -90,7 +94,8 @@ class Reconciler:
 
     def __init__(self, cluster: Cluster, helm: Helm, git: GitSource, metrics: Metrics | None = None,
                  spec_file: str = SPEC_FILE, concurrency: int = 8,
-                 progress: Progress = lambda _p, _d, _t: None) -> None:
+                 progress: Progress = lambda _p, _d, _t: None, upgrade_timeout: float = 1200.0,
+                 upgrade_poll: float = 2.0) -> None:
         self.cluster = cluster
         self.helm = helm
         self.git = git
@@ -98,12 +103,19 @@ class Reconciler:
         self.spec_file = spec_file
         self.concurrency = concurrency
         self.progress = progress
+        self.upgrade_timeout = upgrade_timeout  # per service, like rockoon's 1200 s health wait
+        self.upgrade_poll = upgrade_poll
         self.last_commit: str | None = None
         self.spec: Spec | None = None  # the last spec that loaded
         self.inventory = Inventory()  # what we own after the last reconcile (the drift watch compares to it)
         self._facts: tuple[str, list[str]] | None = None
         self._parsed: dict[str, tuple[bytes, list[Desired]]] = {}
+        # per-commit memos: a no-op pass re-reads the cluster, not the repo
+        self._loaded: tuple[str, Spec] | None = None
+        self._validated: tuple[str, str | None] | None = None
+        self._rendered: tuple[tuple[str, str, str], Rendered] | None = None
         self._live: dict[ObjectKey, Manifest] = {}  # what the last plan phase read
+        self._readers = ThreadPoolExecutor(concurrency, thread_name_prefix="list")  # lives as long as we do
 
     # -- the phases, in order --------------------------------------------------------
     def reconcile(self) -> Outcome:
@@ -119,7 +131,7 @@ class Reconciler:
             rendered = self._render(spec, checkout)  # 3-4. credentials, expand, render, parse
             inventory = inventory_store.load(self.cluster, spec)
             the_plan = self._plan(spec, rendered, inventory)  # 5. pair desired, live and inventory
-            changes = self._apply(spec, rendered, inventory, the_plan)  # 6-7. dry-run, apply, prune
+            changes = self._apply(spec, rendered, inventory, the_plan, live_cr)  # 6-7. dry-run, apply, prune
             health = self._health(spec, the_plan, changes)  # 8. workload health per service
             outcome = Outcome(commit, not changes.failed, "Applied" if not changes.failed else "ApplyFailed",
                               _summary(changes), changes, health)
@@ -152,6 +164,14 @@ class Reconciler:
         return checkout
 
     def _load(self, checkout: Checkout) -> Spec:
+        """Load the spec; the same commit gives the same spec, so it is parsed once per commit."""
+        if self._loaded is not None and self._loaded[0] == checkout.commit:
+            return self._loaded[1]
+        spec = self._load_uncached(checkout)
+        self._loaded = (checkout.commit, spec)
+        return spec
+
+    def _load_uncached(self, checkout: Checkout) -> Spec:
         path = checkout.path / self.spec_file
         try:
             text = path.read_text()
@@ -164,14 +184,28 @@ class Reconciler:
             raise PhaseFailed("load", "SpecInvalid", str(exc), retry="wait-for-change") from exc
 
     def _validate(self, spec: Spec, checkout: Checkout, live_cr: Manifest | None) -> None:
-        available = available_charts(spec, checkout.path)
         current = ((live_cr or {}).get("status") or {}).get("release")
+        if self._validated == (checkout.commit, current):
+            return  # the same commit against the same running release was valid a moment ago
+        available = available_charts(spec, checkout.path)
         errors = validate(spec, available_charts=available, current_release=current)
+        if not errors:
+            self._validated = (checkout.commit, current)
         if errors:
             raise PhaseFailed("validate", "SpecInvalid", "\n".join(str(e) for e in errors), retry="wait-for-change")
 
     def _render(self, spec: Spec, checkout: Checkout) -> Rendered:
+        """Expand and render; an unchanged commit with unchanged credentials reuses the last result."""
         existing = status.read_credentials(self.cluster, spec)
+        key = (checkout.commit, fingerprint(existing), self._cluster_facts()[0])
+        if self._rendered is not None and self._rendered[0] == key:
+            return self._rendered[1]
+        rendered = self._render_uncached(spec, checkout, existing)
+        if not rendered.new_credentials:  # with new ones, the next pass reads them back and differs anyway
+            self._rendered = (key, rendered)
+        return rendered
+
+    def _render_uncached(self, spec: Spec, checkout: Checkout, existing: dict[str, str]) -> Rendered:
         credentials, generated = complete(existing, needed_credentials(spec), secrets.token_urlsafe)
         logs.redact(*credentials.values())
         values = expand(spec, credentials)
@@ -248,10 +282,9 @@ class Reconciler:
                 raise
 
         try:
-            with ThreadPoolExecutor(self.concurrency) as pool:
-                for done, items in enumerate(pool.map(list_kind, sorted(kinds)), 1):
-                    live.update(objects.index(items))
-                    self.progress("read", done, len(kinds))
+            for done, items in enumerate(self._readers.map(list_kind, sorted(kinds)), 1):
+                live.update(objects.index(items))
+                self.progress("read", done, len(kinds))
         except ApiError as exc:
             raise PhaseFailed("plan", "ClusterUnreachable", str(exc)) from exc
         self._live = live
@@ -260,14 +293,24 @@ class Reconciler:
         except EmptyRenderRefused as exc:
             raise PhaseFailed("plan", "EmptyRenderRefused", str(exc), retry="wait-for-change") from exc
 
-    def _apply(self, spec: Spec, rendered: Rendered, inventory: Inventory, the_plan: Plan) -> ChangeSet:
-        executor = Executor(self.cluster, inventory, SERVICE_ORDER, self.concurrency, self.progress)
+    def _apply(self, spec: Spec, rendered: Rendered, inventory: Inventory, the_plan: Plan,
+               live_cr: Manifest | None) -> ChangeSet:
+        current = ((live_cr or {}).get("status") or {}).get("release")
+        upgrading = classify_upgrade(current, spec.release) is UpgradeKind.UPGRADE
+        order = upgrade_chart_order(spec) if upgrading else SERVICE_ORDER
+        executor = Executor(self.cluster, inventory, order, self.concurrency, self.progress)
+        if upgrading:
+            log.info("upgrade: one service at a time, each healthy before the next",
+                     extra={"from": current, "to": spec.release, "order": ",".join(order)})
+            executor.gate = lambda service: self._wait_healthy(spec, service)
         if rendered.new_credentials:
             executor.before_first_write = lambda: status.save_credentials(self.cluster, spec, rendered.new_credentials)
         try:
             changes = executor.run(the_plan)
         except DryRunFailed as exc:
             raise PhaseFailed("dry-run", "DryRunFailed", logs.scrub(str(exc)), retry="wait-for-change") from exc
+        except UpgradeStalled as exc:
+            raise PhaseFailed("upgrade", "UpgradeStalled", str(exc)) from exc
         except ApiError as exc:
             raise PhaseFailed("apply", "ApplyFailed", logs.scrub(str(exc))) from exc
         finally:
@@ -282,6 +325,22 @@ class Reconciler:
                 log.error("apply failed", extra={"object": str(change.key), "error": logs.scrub(change.error)})
         status.emit_events(self.cluster, spec, changes)
         return changes
+
+    def _wait_healthy(self, spec: Spec, service: str) -> None:
+        """The upgrade gate: poll one service's workloads until all are healthy, or give up."""
+        selector = f"{objects.OWNER_LABEL}={spec.name},{objects.SERVICE_LABEL}={service}"
+        deadline = time.monotonic() + self.upgrade_timeout
+        while True:
+            workloads = [o for av, kind in WORKLOAD_KINDS
+                         for o in self.cluster.list(av, kind, selector, namespace=spec.namespace)]
+            state = worst(health_of(o) for o in workloads)
+            if state.healthy:
+                log.info("upgrade: service healthy", extra={"service": service})
+                return
+            if time.monotonic() > deadline:
+                raise UpgradeStalled(f"{service} not healthy after {self.upgrade_timeout:.0f}s: {state.message}; "
+                                     "later services were not upgraded")
+            time.sleep(self.upgrade_poll)
 
     def _health(self, spec: Spec, the_plan: Plan, changes: ChangeSet) -> dict[str, Health]:
         """Health per service; after a pass that wrote nothing, the live objects just read are current."""
@@ -332,6 +391,15 @@ def _summary(changes: ChangeSet) -> str:
     if changes.failed:
         text += f"; {len(changes.failed)} failed: " + "; ".join(str(c) for c in changes.failed[:3])
     return text or "nothing to do"
+
+
+def upgrade_chart_order(spec: Spec) -> tuple[str, ...]:
+    """Charts in upgrade order (identity, placement, image, networking, compute, ...), infra first."""
+    charts: list[str] = [PRODUCT_SERVICE]
+    for service in catalog.upgrade_order(spec.enabled_services):
+        own = sorted(catalog.service_charts(service, spec.network_backend), key=catalog.APPLY_ORDER.index)
+        charts += [c for c in own if c not in charts]
+    return tuple(charts)
 
 
 def namespace_manifest(name: str) -> Manifest:

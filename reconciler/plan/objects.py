@@ -76,12 +76,29 @@ def applied_hash(obj: Mapping[str, Any]) -> str | None:
     return str(value) if value is not None else None
 
 
+_FIELDS_MEMO: dict[tuple[str, str, str], str | None] = {}
+_FIELDS_MEMO_MAX = 50_000
+
+
 def owned_fields_hash(obj: Mapping[str, Any], manager: str = FIELD_MANAGER) -> str | None:
     """Hash of the field set ``manager`` owns through Apply on ``obj`` (None when it owns none).
 
     When anyone else changes a field we applied (kubectl edit, scale, a forced apply), the API
     server moves that field out of our set, so a changed hash is drift, learnt without a request.
+    Memoized by (uid, resourceVersion): an object the server did not change has the same fields.
     """
+    meta = obj.get("metadata") or {}
+    memo_key = (str(meta.get("uid", "")), str(meta.get("resourceVersion", "")), manager)
+    if memo_key[0] and memo_key[1]:
+        if memo_key not in _FIELDS_MEMO:
+            if len(_FIELDS_MEMO) >= _FIELDS_MEMO_MAX:
+                _FIELDS_MEMO.clear()
+            _FIELDS_MEMO[memo_key] = _owned_fields_hash(obj, manager)
+        return _FIELDS_MEMO[memo_key]
+    return _owned_fields_hash(obj, manager)
+
+
+def _owned_fields_hash(obj: Mapping[str, Any], manager: str) -> str | None:
     for entry in (obj.get("metadata") or {}).get("managedFields") or []:
         if entry.get("manager") == manager and entry.get("operation") == "Apply" and not entry.get("subresource"):
             return canonical_hash(entry.get("fieldsV1") or {})

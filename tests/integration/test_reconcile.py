@@ -14,11 +14,12 @@ from prometheus_client import generate_latest
 
 from reconciler.engine.changeset import Change
 from reconciler.engine.loop import Loop
+from reconciler.engine.reconcile import upgrade_chart_order
 from reconciler.engine.watch import DriftWatch
 from reconciler.plan import objects
 from reconciler.plan.diff import Action
 from reconciler.plan.order import kind_rank
-from testbed import bed
+from testbed import bed, kwok_stages
 
 from .reconcile_support import (
     ConfigRepo,
@@ -212,3 +213,48 @@ def test_drift_watch_reverts_a_manual_edit_without_waiting_for_the_poll(testbed:
         watch.stop()
     finally:
         loop.stop()
+
+
+def _image(api: client.ApiClient, namespace: str, deployment: str) -> str:
+    return str(client.AppsV1Api(api).read_namespaced_deployment(deployment, namespace)
+               .spec.template.spec.containers[0].image)
+
+
+def test_upgrade_goes_service_by_service_and_stops_at_an_unhealthy_one(testbed: bed.TestBed,
+                                                                         cloud: dict[str, Any]) -> None:
+    """2025.1 -> 2025.2: keystone's new pods crash, so the gate stops the upgrade before nova."""
+    repo: ConfigRepo = cloud["repo"]
+    reconciler = cloud["reconciler"]
+    reconciler.upgrade_timeout, reconciler.upgrade_poll = 15.0, 0.5
+    crashing = f"quay.io/airshipit/keystone:2025.2{kwok_stages.CRASHLOOP_IMAGE_SUFFIX}"
+
+    def upgrade(doc: dict[str, Any]) -> None:
+        doc["spec"]["release"] = "2025.2"
+        doc["spec"]["overrides"]["keystone"] = {"images": {"tags": {"keystone_api": crashing}}}
+
+    repo.edit(upgrade, "upgrade to 2025.2 (keystone image broken)")
+    stalled = reconciler.reconcile()
+    assert not stalled.ok and stalled.reason == "UpgradeStalled", stalled.message
+    assert "keystone not healthy" in stalled.message
+    with testbed.api_client() as api:
+        assert _image(api, repo.namespace, "keystone-api") == crashing  # keystone was upgraded ...
+        assert "2025.1" in _image(api, repo.namespace, "nova-api-osapi")  # ... nova, later in order, was not
+    repo.edit(lambda d: d["spec"]["overrides"].pop("keystone"), "keystone: fixed image")
+    done = reconcile_until_converged(reconciler, attempts=60)
+    assert done.ok and done.converged, done.message
+    with testbed.api_client() as api:
+        assert "2025.2" in _image(api, repo.namespace, "nova-api-osapi")
+    order = []
+    for change in done.changes.changes:
+        if change.action in (Action.CREATE, Action.UPDATE, Action.RECREATE) and change.service not in order:
+            order.append(change.service)
+    upgrade_order = list(upgrade_chart_order(reconciler.spec))
+    assert order == [s for s in upgrade_order if s in order], order
+    assert order.index("keystone") < order.index("nova")
+
+
+def test_downgrade_is_refused(cloud: dict[str, Any]) -> None:
+    repo: ConfigRepo = cloud["repo"]
+    repo.edit(lambda d: d["spec"].update(release="2025.1"), "back to 2025.1")
+    outcome = cloud["reconciler"].reconcile()
+    assert outcome.reason == "SpecInvalid" and "downgrade from 2025.2 to 2025.1 is refused" in outcome.message

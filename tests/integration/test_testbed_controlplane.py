@@ -12,7 +12,7 @@ import pytest
 from kubernetes import client, dynamic
 from kubernetes.client.rest import ApiException
 
-from testbed import bed, controlplane, process
+from testbed import bed, controlplane, kwok_stages, process
 from testbed.errors import TestbedError
 
 pytestmark = pytest.mark.testbed
@@ -189,3 +189,18 @@ def test_component_dying_at_start_names_its_log(tmp_path: Path) -> None:
         assert "exited" in str(err.value)
     finally:
         control.stop()
+
+
+def test_pods_of_a_crashloop_image_crash_loop(api: client.ApiClient, namespace: str) -> None:
+    """Rollout tests make new pods fail by image tag (the gate of an upgrade must notice)."""
+    core = client.CoreV1Api(api)
+    core.create_namespaced_pod(namespace, {
+        "metadata": {"name": "bad-image"},
+        "spec": {"containers": [{"name": "c", "image": f"keystone:2025.2{kwok_stages.CRASHLOOP_IMAGE_SUFFIX}"}]},
+    })
+
+    def crashing() -> bool:
+        statuses = core.read_namespaced_pod("bad-image", namespace).status.container_statuses or []
+        return any(cs.state.waiting and cs.state.waiting.reason == "CrashLoopBackOff" for cs in statuses)
+
+    wait_for(crashing, timeout=30, what="CrashLoopBackOff")
