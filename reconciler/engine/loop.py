@@ -51,6 +51,8 @@ class Loop:
         self.last: Outcome | None = None
         self.done = threading.Event()  # set after every reconcile (tests and the CLI wait on it)
         self._wanted = threading.Event()  # a trigger arrived while a reconcile was running
+        self._stopping = threading.Event()
+        self._running = threading.Lock()  # held for the whole of one reconcile
 
     def start(self) -> None:
         self.scheduler.add_job(self._run, IntervalTrigger(seconds=self.interval, jitter=self.interval * self.jitter),
@@ -64,14 +66,29 @@ class Loop:
         self._reschedule(0.0)
 
     def stop(self) -> None:
+        """Let a running reconcile finish (never cut an apply in half), then stop the scheduler.
+
+        The job must not touch the scheduler while shutdown holds its lock, so it is waited for
+        first, with rescheduling switched off.
+        """
+        self._stopping.set()
+        with self._running:
+            pass
         self.scheduler.shutdown(wait=True)
 
     def _reschedule(self, delay: float) -> None:
+        if self._stopping.is_set():
+            return
         job = self.scheduler.get_job(JOB_ID)
         if job is not None:
             job.modify(next_run_time=dt.datetime.now() + dt.timedelta(seconds=delay))
 
     def _run(self) -> None:
+        with self._running:
+            if not self._stopping.is_set():
+                self._run_once()
+
+    def _run_once(self) -> None:
         self._wanted.clear()
         outcome = self.reconciler.reconcile()
         self.last = outcome

@@ -18,6 +18,9 @@ class Metrics:
         r = self.registry
         self.duration = Histogram(f"{PREFIX}_reconcile_duration_seconds", "Duration of one reconcile",
                                   ["result"], registry=r, buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300))
+        self.phase_duration = Histogram(f"{PREFIX}_reconcile_phase_duration_seconds", "Duration of each phase",
+                                        ["phase"], registry=r,
+                                        buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120))
         self.reconciles = Counter(f"{PREFIX}_reconcile", "Reconciles by result", ["result", "reason"], registry=r)
         self.objects = Counter(f"{PREFIX}_objects", "Objects handled, by action", ["action"], registry=r)
         self.last_objects = Gauge(f"{PREFIX}_last_reconcile_objects", "Objects by action in the last reconcile",

@@ -7,10 +7,11 @@ and fails with one CamelCase reason; ``loop`` alone decides retry, back-off or w
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +73,7 @@ class Outcome:
     health: dict[str, Health] = field(default_factory=dict)
     duration: float = 0.0
     retry: str = ""
+    phase_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def converged(self) -> bool:
@@ -79,6 +81,21 @@ class Outcome:
 
 
 Progress = Callable[[str, int, int], None]
+
+
+class PhaseClock:
+    """Wall time per phase of one reconcile (logged, exported, and read by the benchmark)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, phase: str) -> Iterator[None]:
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.seconds[phase] = round(time.monotonic() - started, 4)
 
 
 @dataclass
@@ -102,7 +119,7 @@ class Reconciler:
         self.metrics = metrics or Metrics()
         self.spec_file = spec_file
         self.concurrency = concurrency
-        self.progress = progress
+        self._report = progress
         self.upgrade_timeout = upgrade_timeout  # per service, like rockoon's 1200 s health wait
         self.upgrade_poll = upgrade_poll
         self.last_commit: str | None = None
@@ -117,27 +134,40 @@ class Reconciler:
         self._live: dict[ObjectKey, Manifest] = {}  # what the last plan phase read
         self._readers = ThreadPoolExecutor(concurrency, thread_name_prefix="list")  # lives as long as we do
 
+    def progress(self, phase: str, done: int, total: int) -> None:
+        """Progress of a long phase, to the caller (the CLI prints it) and to the metrics."""
+        self.metrics.phase.labels(phase).set(done / total if total else 1.0)
+        self._report(phase, done, total)
+
     # -- the phases, in order --------------------------------------------------------
     def reconcile(self) -> Outcome:
         started = time.monotonic()
         commit, spec = "", None
+        clock = PhaseClock()
         try:
-            checkout = self._fetch()  # 1. pin the commit everything below uses
+            with clock("fetch"):
+                checkout = self._fetch()  # 1. pin the commit everything below uses
             commit = checkout.commit
-            spec = self._load(checkout)  # 2. schema
-            live_cr = status.read(self.cluster, spec)
-            self._validate(spec, checkout, live_cr)  # 2b. meaning
+            with clock("load"):
+                spec = self._load(checkout)  # 2. schema
+                live_cr = status.read(self.cluster, spec)
+                self._validate(spec, checkout, live_cr)  # 2b. meaning
             self.spec = spec
-            rendered = self._render(spec, checkout)  # 3-4. credentials, expand, render, parse
-            inventory = inventory_store.load(self.cluster, spec)
-            the_plan = self._plan(spec, rendered, inventory)  # 5. pair desired, live and inventory
-            changes = self._apply(spec, rendered, inventory, the_plan, live_cr)  # 6-7. dry-run, apply, prune
-            health = self._health(spec, the_plan, changes)  # 8. workload health per service
+            with clock("render"):
+                rendered = self._render(spec, checkout)  # 3-4. credentials, expand, render, parse
+            with clock("plan"):
+                inventory = inventory_store.load(self.cluster, spec)
+                the_plan = self._plan(spec, rendered, inventory)  # 5. pair desired, live and inventory
+            with clock("apply"):
+                changes = self._apply(spec, rendered, inventory, the_plan, live_cr)  # 6-7. dry-run, apply, prune
+            with clock("health"):
+                health = self._health(spec, the_plan, changes)  # 8. workload health per service
             outcome = Outcome(commit, not changes.failed, "Applied" if not changes.failed else "ApplyFailed",
                               _summary(changes), changes, health)
             if changes.failed:
                 outcome.retry = "backoff"
-            status.record(self.cluster, spec, commit, checkout.message, outcome, rendered.values, live_cr)  # 9.
+            with clock("record"):
+                status.record(self.cluster, spec, commit, checkout.message, outcome, rendered.values, live_cr)  # 9.
         except PhaseFailed as exc:
             outcome = Outcome(commit, False, exc.reason, f"{exc.phase}: {exc}", retry=exc.retry)
             self._record_failure(spec, commit, outcome)
@@ -149,6 +179,7 @@ class Reconciler:
             outcome = Outcome(commit, False, "InternalError", logs.scrub(f"{type(exc).__name__}: {exc}"),
                               retry="backoff")
         outcome.duration = time.monotonic() - started
+        outcome.phase_seconds = clock.seconds
         self._metrics(outcome)
         return outcome
 
@@ -376,6 +407,8 @@ class Reconciler:
     def _metrics(self, outcome: Outcome) -> None:
         result = "success" if outcome.ok else "failure"
         self.metrics.duration.labels(result).observe(outcome.duration)
+        for phase, seconds in outcome.phase_seconds.items():
+            self.metrics.phase_duration.labels(phase).observe(seconds)
         self.metrics.reconciles.labels(result, outcome.reason).inc()
         self.metrics.record_changes(outcome.changes)
         for service, health in outcome.health.items():

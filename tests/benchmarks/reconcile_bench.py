@@ -85,7 +85,7 @@ def baseline_manifests(desired: list[dict[str, Any]], namespace: str, out: Path)
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--computes", type=int, default=100)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="reconcile-bench-") as tmp:
         root = Path(tmp)
@@ -130,13 +130,14 @@ def run(tb: bed.TestBed, root: Path, repeats: int, computes: int) -> int:
     log(f"reconciler cold apply: {cold_seconds:.2f}s ({cold.message}); "
         f"settled after {settle(reconciler.cluster, 'openstack'):.0f}s")
     reconciler.reconcile()  # records the converged health once (a status write), like the loop does
-    noop_seconds, noop_writes = [], []
+    noop_seconds, noop_writes, noop_phases = [], [], []
     for _ in range(repeats):
         before = tb.requests_by(user_agent_prefix=USER_AGENT)
         started = time.monotonic()
         outcome = reconciler.reconcile()
         noop_seconds.append(time.monotonic() - started)
         noop_writes.append(writes(tb, USER_AGENT, before))
+        noop_phases.append(outcome.phase_seconds)
         assert outcome.ok, outcome.message
     log(f"reconciler no-op: {statistics.median(noop_seconds):.3f}s, writes {noop_writes}")
 
@@ -172,6 +173,7 @@ def run(tb: bed.TestBed, root: Path, repeats: int, computes: int) -> int:
         "kubectl_repeat_seconds": round(kubectl_rep, 3), "kubectl_repeat_writes": kubectl_repeat_writes,
         "reconciler_cold_seconds": round(cold_seconds, 3), "reconciler_cold_writes": cold_writes,
         "reconciler_noop_seconds": round(noop, 3), "reconciler_noop_writes": noop_writes,
+        "reconciler_noop_phase_seconds": noop_phases[len(noop_phases) // 2],
         "one_value_change_seconds": round(change_seconds, 3), "one_value_change_writes": change_writes,
         "one_value_change_objects": written,
         "reconcile_once_process_seconds": round(cli_seconds, 3), "peak_rss_mib": round(peak_rss_mib, 1),

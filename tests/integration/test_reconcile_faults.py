@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,7 @@ from kubernetes import client, dynamic
 
 from reconciler.engine.loop import Loop
 from reconciler.engine.webhook import WebhookServer
-from testbed import bed, build
+from testbed import bed, build, process
 
 from .reconcile_support import ConfigRepo, git, make_reconciler, object_writes_during, reconcile_until_converged
 
@@ -194,3 +197,54 @@ def test_push_webhook_triggers_a_reconcile(testbed: bed.TestBed, cloud: dict[str
     finally:
         server.stop()
         loop.stop()
+
+
+def test_render_command_writes_every_chart_without_credentials(tmp_path: Path) -> None:
+    env = {**os.environ, "OPENSTACK_GITOPS_HELM": str(build.binary("helm"))}
+    template = Path(__file__).resolve().parents[2] / "config-repo-template"
+    done = subprocess.run([sys.executable, "-m", "reconciler.cli", "render", str(template), "--out", str(tmp_path)],
+                          env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    files = {p.stem for p in tmp_path.glob("*.yaml")}
+    assert {"keystone", "nova", "neutron", "mariadb", "rabbitmq", "horizon"} <= files
+    nova = (tmp_path / "nova.yaml").read_text()
+    assert "kind: DaemonSet" in nova and "nova-compute-default" in nova
+
+
+def test_long_running_process_serves_metrics_and_stops_on_sigterm(testbed: bed.TestBed, cloud: dict[str, Any],
+                                                                  tmp_path: Path) -> None:
+    """The real `openstack-gitops reconcile` loop: /metrics over HTTP, then a clean SIGTERM exit."""
+    repo: ConfigRepo = cloud["repo"]
+    port = process.free_port()
+    secret = tmp_path / "webhook-secret"
+    secret.write_text("0123456789abcdef")
+    env = {**os.environ, "KUBECONFIG": str(testbed.kubeconfig), "OPENSTACK_GITOPS_HELM": str(build.binary("helm"))}
+    proc = subprocess.Popen([sys.executable, "-m", "reconciler.cli", "--log-json", "reconcile", "--repo",
+                             str(repo.bare), "--workdir", str(tmp_path / "w"), "--metrics-port", str(port),
+                             "--webhook-port", str(process.free_port()), "--webhook-secret-file", str(secret),
+                             "--interval", "3600"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        text = ""
+        while "openstack_gitops_last_applied_commit_info{" not in text and time.monotonic() < deadline:
+            time.sleep(1)
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
+                    text = resp.read().decode()
+            except OSError:
+                continue
+        if "openstack_gitops_last_applied_commit_info{" not in text:
+            proc.kill()
+            pytest.fail(f"no successful reconcile: {proc.communicate()[1][-3000:]}")
+        assert 'openstack_gitops_reconcile_total{reason="Applied",result="success"} 1.0' in text
+        assert 'openstack_gitops_reconcile_progress_ratio{phase="read"} 1.0' in text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err[-2000:]
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert any(line["msg"] == "reconciled" and line["ok"] for line in lines)
+    credentials = client.CoreV1Api(testbed.api_client()).read_namespaced_secret(
+        f"{repo.name}-credentials", repo.namespace).data
+    for value in credentials.values():
+        assert base64.b64decode(value).decode() not in err  # never a credential in the logs
