@@ -137,17 +137,21 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 class ProgressPrinter:
-    """Prints a phase's progress at most once a second, and always its first and last step."""
+    """Prints the progress of phases that take a while (over half a second), at most once a second."""
 
     def __init__(self) -> None:
         self.phase = ""
-        self.when = 0.0
+        self.started = 0.0
+        self.printed = 0.0
 
     def __call__(self, phase: str, done: int, total: int) -> None:
         now = time.monotonic()
-        if phase != self.phase or done == total or now - self.when > 1.0:
+        if phase != self.phase:
+            self.phase, self.started, self.printed = phase, now, 0.0
+        slow = now - self.started > 0.5
+        if slow and (done == total or now - self.printed > 1.0):
             print(f"  {phase:8} {done}/{total}", file=sys.stderr, flush=True)
-            self.phase, self.when = phase, now
+            self.printed = now
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:

@@ -19,10 +19,10 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 
 from testbed import process, state
 from testbed.errors import TestbedError
+from testbed.service import Service
 
 NAME = "git-daemon"
 INSTALL_HINT = "apt-get install -y git"
@@ -42,16 +42,17 @@ def git_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     }
 
 
-class GitServer:
+class GitServer(Service):
     """``git daemon`` on 127.0.0.1:<free port> exporting every bare repository under ``<directory>/git``."""
 
+    name = NAME
+
     def __init__(self, directory: Path, binary: str = "git", timeout: float = 30.0) -> None:
-        self.directory = directory
+        super().__init__(directory)
         self.binary = binary
         self.timeout = timeout
         self.port = 0
         self.startup_seconds = 0.0
-        self._proc: process.Managed | None = None
 
     @property
     def root(self) -> Path:
@@ -117,20 +118,7 @@ class GitServer:
                 self._git(["update-ref", f"refs/heads/{branch}", commit], env)
         return self.url(name)
 
-    def stop(self) -> None:
-        if self._proc is None:
-            return
-        process.stop(self._proc.pid, self._proc.exe)
-        state.forget(self.directory, NAME)
-        self._proc = None
 
-    def __enter__(self) -> GitServer:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
     def _git(self, args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> str:
         exe = shutil.which(self.binary)

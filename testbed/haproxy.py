@@ -26,10 +26,10 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 from testbed import process, state
 from testbed.errors import TestbedError
+from testbed.service import Service
 
 NAME = "haproxy"
 INSTALL_HINT = "apt-get install -y haproxy"
@@ -44,8 +44,10 @@ class Server:
     proc: process.Managed
 
 
-class HAProxy:
+class HAProxy(Service):
     """One HAProxy frontend and backend per entry of ``backends`` (name -> number of servers)."""
+
+    name = NAME
 
     def __init__(self, directory: Path, backends: Mapping[str, int], binary: str = "/usr/sbin/haproxy",
                  python: str = sys.executable, timeout: float = 30.0) -> None:
@@ -54,7 +56,7 @@ class HAProxy:
                 raise ValueError(f"invalid backend name {backend!r}")
             if count < 0:
                 raise ValueError(f"backend {backend!r}: negative server count {count}")
-        self.directory = directory
+        super().__init__(directory)
         self.binary = binary
         self.python = python
         self.timeout = timeout
@@ -63,7 +65,6 @@ class HAProxy:
         self.metrics_port = 0
         self.servers: dict[str, list[Server]] = {backend: [] for backend in backends}
         self.startup_seconds = 0.0
-        self._proc: process.Managed | None = None
 
     @property
     def metrics_address(self) -> str:
@@ -132,22 +133,12 @@ class HAProxy:
             return str(response.read().decode())
 
     def stop(self) -> None:
-        if self._proc is not None:
-            process.stop(self._proc.pid, self._proc.exe)
-            state.forget(self.directory, NAME)
-            self._proc = None
+        super().stop()
         for servers in self.servers.values():
             for server in servers:
                 self._stop_server(server)
             servers.clear()
 
-    def __enter__(self) -> HAProxy:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
     def _add_servers(self, backend: str, count: int) -> None:
         servers = self.servers[backend]

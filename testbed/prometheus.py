@@ -17,13 +17,13 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import yaml
 
 from testbed import process, state
 from testbed.errors import TestbedError
+from testbed.service import Service
 
 NAME = "prometheus"
 INSTALL_HINT = "apt-get install -y prometheus"
@@ -35,23 +35,24 @@ class ScrapeJob:
     targets: list[str] = field(default_factory=list)
 
 
-class Prometheus:
+class Prometheus(Service):
     """``/usr/bin/prometheus`` on 127.0.0.1:<free port>; config, data and log under ``directory``.
 
     Prometheus' service discovery hands targets to the scraper at most every 5 s, so the first
     scrape of a target comes up to ~5 s after ``start()`` or ``add_target()`` (which waits for it).
     """
 
+    name = NAME
+
     def __init__(self, directory: Path, scrape_interval: float = 1.0, binary: str = "/usr/bin/prometheus",
                  timeout: float = 60.0) -> None:
-        self.directory = directory
+        super().__init__(directory)
         self.scrape_interval = scrape_interval
         self.binary = binary
         self.timeout = timeout
         self.port = 0
         self.jobs: dict[str, ScrapeJob] = {}
         self.startup_seconds = 0.0
-        self._proc: process.Managed | None = None
 
     @property
     def address(self) -> str:
@@ -127,20 +128,7 @@ class Prometheus:
         targets: list[dict[str, Any]] = self._api("targets", {"state": "active"})["activeTargets"]
         return targets
 
-    def stop(self) -> None:
-        if self._proc is None:
-            return
-        process.stop(self._proc.pid, self._proc.exe)
-        state.forget(self.directory, NAME)
-        self._proc = None
 
-    def __enter__(self) -> Prometheus:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
     def _write_config(self) -> None:
         interval = f"{round(self.scrape_interval * 1000)}ms"

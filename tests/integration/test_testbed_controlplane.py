@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import socket
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,18 +12,10 @@ from kubernetes.client.rest import ApiException
 
 from testbed import bed, controlplane, kwok_stages, process
 from testbed.errors import TestbedError
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.testbed
 
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def test_server_reports_pinned_version(testbed: bed.TestBed, api: client.ApiClient) -> None:

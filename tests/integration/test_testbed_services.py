@@ -7,9 +7,8 @@ import socket
 import subprocess
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -19,20 +18,12 @@ from testbed.fixtures import HAPROXY_BACKENDS
 from testbed.gitserver import GitServer, git_env
 from testbed.haproxy import HAProxy
 from testbed.prometheus import Prometheus
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.testbed
 
 HELD = 6  # connections a test holds open through HAProxy
 
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 20, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def git(*args: str, cwd: Path | None = None) -> str:
