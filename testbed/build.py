@@ -106,13 +106,15 @@ def cache_root() -> Path:
 
 
 def _go() -> str:
-    go = shutil.which("go") or ("/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists() else None)
-    if go is None:
-        raise TestbedError(
-            "build", "the Go toolchain is not on PATH; install Go >= 1.26 (https://go.dev/dl) "
-            "or put it on PATH, then run `python -m testbed build` again"
-        )
-    return go
+    """The Go toolchain: $OPENSTACK_GITOPS_GO, else `go` on PATH, else Go's default install path."""
+    explicit = os.environ.get("OPENSTACK_GITOPS_GO")
+    candidates = [explicit] if explicit else [shutil.which("go"), "/usr/local/go/bin/go"]
+    for candidate in candidates:
+        if candidate and Path(candidate).exists():
+            return candidate
+    raise TestbedError(
+        "build", f"the Go toolchain was not found ({explicit or 'go on PATH, /usr/local/go/bin/go'}); "
+        "install Go >= 1.26 (https://go.dev/dl) or put it on PATH, then run `python -m testbed build` again")
 
 
 def _go_version(go: str) -> str:

@@ -1,0 +1,17 @@
+"""The test bed's build says plainly what is missing."""
+
+from __future__ import annotations
+
+import pytest
+
+from testbed import build
+from testbed.errors import TestbedError
+
+
+def test_missing_go_toolchain_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENSTACK_GITOPS_GO", "/nonexistent/go")
+    with pytest.raises(TestbedError) as err:
+        build.build_all(log=lambda _m: None)
+    text = str(err.value)
+    assert text.startswith("build: the Go toolchain was not found (/nonexistent/go)")
+    assert "install Go" in text
