@@ -240,8 +240,12 @@ def test_long_running_process_serves_metrics_and_stops_on_sigterm(testbed: bed.T
         assert 'openstack_gitops_reconcile_progress_ratio{phase="read"} 1.0' in text
     finally:
         proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err[-2000:]
+        try:
+            _, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # never leave it running; the assertion below reports the hang
+            _, err = proc.communicate()
+    assert proc.returncode == 0, f"did not exit cleanly on SIGTERM: {err[-2000:]}"
     lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     assert any(line["msg"] == "reconciled" and line["ok"] for line in lines)
     credentials = client.CoreV1Api(testbed.api_client()).read_namespaced_secret(

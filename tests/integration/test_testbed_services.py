@@ -116,7 +116,7 @@ def test_set_servers_scales_a_backend(haproxy: HAProxy) -> None:
         haproxy.set_servers(backend, before)
     assert len(haproxy.server_ports(backend)) == before
     assert not process.pid_runs(removed.proc.pid, removed.proc.exe)
-    assert not process.port_in_use(removed.port)
+    wait_for(lambda: not process.port_in_use(removed.port), timeout=5, what="the removed server's port to close")
     seen = {served_by(haproxy.frontend_url(backend)) for _ in range(2 * before + 2)}
     assert seen == {f"{backend}-{i}" for i in range(1, before + 1)}
 
