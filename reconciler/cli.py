@@ -20,9 +20,10 @@ from reconciler.edges.git import GitSource
 from reconciler.edges.helm import Helm, HelmError, find_helm
 from reconciler.edges.kube import Cluster, load_api_client
 from reconciler.engine import status
+from reconciler.engine.charts import available_charts, chart_refs
 from reconciler.engine.loop import Loop
 from reconciler.engine.metrics import Metrics
-from reconciler.engine.reconcile import SPEC_FILE, Outcome, Reconciler, available_charts, chart_refs
+from reconciler.engine.reconcile import SPEC_FILE, Outcome, Reconciler
 from reconciler.engine.status import crd
 from reconciler.engine.watch import DriftWatch
 from reconciler.engine.webhook import WebhookServer

@@ -11,21 +11,19 @@ import contextlib
 import hashlib
 import secrets
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from reconciler import logs
 from reconciler.edges.git import Checkout, GitFetchError, GitSource
-from reconciler.edges.helm import ChartRef, Helm, HelmError
+from reconciler.edges.helm import Helm, HelmError
 from reconciler.edges.kube import ApiError, Cluster
 from reconciler.engine import inventory_store, status
 from reconciler.engine.apply import DryRunFailed, Executor
 from reconciler.engine.changeset import ChangeSet
+from reconciler.engine.charts import available_charts, chart_refs
 from reconciler.engine.metrics import Metrics
 from reconciler.health import Health, State, health_of, worst
 from reconciler.model import catalog
@@ -34,7 +32,7 @@ from reconciler.model.errors import SpecInvalid
 from reconciler.model.expand import autoscaled_deployments, expand
 from reconciler.model.fingerprint import fingerprint
 from reconciler.model.loader import load_spec
-from reconciler.model.releases import RELEASES, UpgradeKind, classify_upgrade
+from reconciler.model.releases import UpgradeKind, classify_upgrade
 from reconciler.model.spec import Spec
 from reconciler.model.validate import validate
 from reconciler.plan import manifests, objects
@@ -161,7 +159,7 @@ class Reconciler:
             with clock("apply"):
                 changes = self._apply(spec, rendered, inventory, the_plan, live_cr)  # 6-7. dry-run, apply, prune
             with clock("health"):
-                health = self._health(spec, the_plan, changes)  # 8. workload health per service
+                health = self._health(spec, changes)  # 8. workload health per service
             outcome = Outcome(commit, not changes.failed, "Applied" if not changes.failed else "ApplyFailed",
                               _summary(changes), changes, health)
             if changes.failed:
@@ -373,7 +371,7 @@ class Reconciler:
                                      "later services were not upgraded")
             time.sleep(self.upgrade_poll)
 
-    def _health(self, spec: Spec, the_plan: Plan, changes: ChangeSet) -> dict[str, Health]:
+    def _health(self, spec: Spec, changes: ChangeSet) -> dict[str, Health]:
         """Health per service; after a pass that wrote nothing, the live objects just read are current."""
         by_service: dict[str, list[Health]] = {chart: [] for chart in spec.charts}
         kinds = {kind for _, kind in WORKLOAD_KINDS}
@@ -437,44 +435,3 @@ def upgrade_chart_order(spec: Spec) -> tuple[str, ...]:
 
 def namespace_manifest(name: str) -> Manifest:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
-
-
-def chart_dir(spec: Spec, root: Path) -> Path:
-    return (root / spec.chart_source.location).resolve()
-
-
-def chart_version(spec: Spec, chart: str) -> str:
-    return spec.chart_versions.get(chart) or RELEASES[spec.release].chart_versions.get(chart, "")
-
-
-def chart_refs(spec: Spec, root: Path) -> dict[str, ChartRef]:
-    source = spec.chart_source
-    refs = {}
-    for chart in spec.charts:
-        if source.type.value == "directory":
-            refs[chart] = ChartRef(chart, "directory", str(chart_dir(spec, root) / chart), chart_version(spec, chart))
-        else:
-            refs[chart] = ChartRef(chart, source.type.value, source.location, chart_version(spec, chart))
-    return refs
-
-
-def available_charts(spec: Spec, root: Path) -> Mapping[str, str] | None:
-    """Chart name -> version found in a directory source (None for remote sources: Helm checks those)."""
-    if spec.chart_source.type.value != "directory":
-        return None
-    found: dict[str, str] = {}
-    base = chart_dir(spec, root)
-    for chart_yaml in sorted(base.glob("*/Chart.yaml")):
-        try:
-            meta = yaml.safe_load(chart_yaml.read_text()) or {}
-        except yaml.YAMLError:
-            continue
-        found[str(meta.get("name", chart_yaml.parent.name))] = str(meta.get("version", ""))
-    return found
-
-
-def service_fingerprints(values: Mapping[str, Any]) -> dict[str, str]:
-    return {chart: fingerprint(v) for chart, v in values.items()}
-
-
-__all__: Sequence[str] = ("Outcome", "PhaseFailed", "Reconciler")
