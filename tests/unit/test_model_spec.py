@@ -14,7 +14,7 @@ from reconciler.model import (
 )
 from reconciler.model.spec import DEFAULTS
 
-from .model_support import TEMPLATE, spec
+from .model_support import SERVICES, TEMPLATE, spec
 
 
 def test_omitted_fields_take_the_documented_defaults() -> None:
@@ -67,21 +67,7 @@ def test_the_template_spec_loads_and_validates() -> None:
     s = load_spec(TEMPLATE.read_text(), "openstack.yaml")
     assert validate(s) == []
     assert s.release == "2025.1"
-    assert s.enabled_services == frozenset(
-        {
-            "identity",
-            "image",
-            "placement",
-            "compute",
-            "networking",
-            "block-storage",
-            "dashboard",
-            "orchestration",
-            "mariadb",
-            "rabbitmq",
-            "memcached",
-        }
-    )
+    assert s.enabled_services == frozenset(SERVICES)
 
 
 def test_the_examples_load_and_validate() -> None:

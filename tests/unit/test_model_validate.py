@@ -10,7 +10,7 @@ from reconciler.model import validate
 from reconciler.model.releases import CHART_SERIES, RELEASES
 from reconciler.model.validate import RULES
 
-from .model_support import spec, text
+from .model_support import SERVICES, spec, text
 
 
 def policy(minimum: int, maximum: int) -> dict[str, Any]:
@@ -45,22 +45,7 @@ ALL_CHARTS_AT_PIN = dict(RELEASES["2025.1"].chart_versions)
             id="infra-off",
         ),
         pytest.param(
-            {
-                f"spec.services.{s}.enabled": False
-                for s in (
-                    "identity",
-                    "image",
-                    "placement",
-                    "compute",
-                    "networking",
-                    "block-storage",
-                    "dashboard",
-                    "orchestration",
-                    "mariadb",
-                    "rabbitmq",
-                    "memcached",
-                )
-            },
+            {f"spec.services.{s}.enabled": False for s in SERVICES},
             "spec.services",
             "a spec that removes every service is refused",
             "at least one service enabled",
