@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -216,9 +217,17 @@ class Cluster:
         except REQUEST_ERRORS as exc:
             raise _api_error("Event", "create", exc) from exc
 
-    def namespaces(self) -> set[str]:
-        return {n["metadata"]["name"] for n in self.list("v1", "Namespace", label_selector="")}
+    def wait_crd_established(self, name: str, timeout: float = 60) -> None:
+        """Block until a CustomResourceDefinition serves its kind, then forget stale discovery."""
+        deadline = time.monotonic() + timeout
+        while True:
+            live = self.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", name)
+            conditions = ((live or {}).get("status") or {}).get("conditions") or []
+            if any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions):
+                self.invalidate_discovery()
+                return
+            if time.monotonic() > deadline:
+                raise ApiError(f"CustomResourceDefinition/{name}", "wait", 0, "Timeout",
+                               f"not Established after {timeout:.0f}s")
+            time.sleep(0.2)
 
-
-def kinds_of(objects: Iterable[Manifest]) -> set[tuple[str, str]]:
-    return {(o["apiVersion"], o["kind"]) for o in objects}

@@ -151,21 +151,11 @@ class Executor:
                 raise ApiError(str(step.key), "delete", 0, "Timeout", f"still present after {timeout:.0f}s")
             time.sleep(0.2)
 
-    def _wait_established(self, steps: Sequence[Step], timeout: float = 60) -> None:
+    def _wait_established(self, steps: Sequence[Step]) -> None:
         """CRDs must be Established before their kinds can be used."""
-        crds = [s for s in steps if s.key.kind == "CustomResourceDefinition"]
-        deadline = time.monotonic() + timeout
-        for step in crds:
-            while True:
-                live = self.cluster.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", step.key.name)
-                conditions = ((live or {}).get("status") or {}).get("conditions") or []
-                if any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions):
-                    break
-                if time.monotonic() > deadline:
-                    raise ApiError(str(step.key), "wait", 0, "Timeout", "CRD not Established")
-                time.sleep(0.2)
-        if crds:
-            self.cluster.invalidate_discovery()
+        for step in steps:
+            if step.key.kind == "CustomResourceDefinition":
+                self.cluster.wait_crd_established(step.key.name)
 
     # -- prune -----------------------------------------------------------------
     def _prune(self, steps: Sequence[Step], changes: ChangeSet) -> None:

@@ -120,7 +120,6 @@ class Reconciler:
         self._report = progress
         self.upgrade_timeout = upgrade_timeout  # per service, like rockoon's 1200 s health wait
         self.upgrade_poll = upgrade_poll
-        self.last_commit: str | None = None
         self.spec: Spec | None = None  # the last spec that loaded
         self.inventory = Inventory()  # what we own after the last reconcile (the drift watch compares to it)
         self._facts: tuple[str, list[str]] | None = None
@@ -413,7 +412,6 @@ class Reconciler:
             self.metrics.services_healthy.labels(service).set(1 if health.healthy else 0)
         if outcome.ok:
             self.metrics.record_success(outcome.commit, time.time())
-            self.last_commit = outcome.commit
 
 
 def _summary(changes: ChangeSet) -> str:

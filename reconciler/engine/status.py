@@ -9,7 +9,6 @@ import base64
 import contextlib
 import datetime as dt
 import hashlib
-import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -66,14 +65,7 @@ def ensure_crd(cluster: Cluster) -> None:
             want["metadata"]["annotations"][SPEC_HASH]:
         return
     cluster.apply(want)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        live = cluster.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", want["metadata"]["name"])
-        conditions = ((live or {}).get("status") or {}).get("conditions") or []
-        if any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions):
-            cluster.invalidate_discovery()
-            return
-        time.sleep(0.2)
+    cluster.wait_crd_established(want["metadata"]["name"], timeout=30)
 
 
 def read(cluster: Cluster, spec: Spec) -> Manifest | None:
