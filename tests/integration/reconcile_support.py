@@ -124,3 +124,12 @@ def object_writes_during(testbed: bed.TestBed, action: Callable[[], Outcome]) ->
         dry = "dry-run " if "dryRun=All" in str(event.get("requestURI", "")) else ""
         out.append(f"{dry}{event['verb']} {ref.get('resource')}/{ref.get('name')}")
     return outcome, out
+
+
+def converged_cloud(testbed: bed.TestBed, root: Path) -> dict[str, Any]:
+    """A config repo from the template and a reconciler that has converged it on the test bed."""
+    repo = ConfigRepo(root)
+    reconciler = make_reconciler(testbed, str(repo.bare), root)
+    first = reconcile_until_converged(reconciler, attempts=90)
+    assert first.ok, first.message
+    return {"repo": repo, "reconciler": reconciler, "first": first, "root": root, "good": first.commit}

@@ -23,6 +23,7 @@ from testbed import bed, kwok_stages
 
 from .reconcile_support import (
     ConfigRepo,
+    converged_cloud,
     make_reconciler,
     object_writes_during,
     reconcile_until_converged,
@@ -35,11 +36,7 @@ pytestmark = pytest.mark.testbed
 @pytest.fixture(scope="module")
 def cloud(testbed: bed.TestBed, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """One converged template cloud shared by the tests of this module (they run in file order)."""
-    root = tmp_path_factory.mktemp("cloud")
-    repo = ConfigRepo(root)
-    reconciler = make_reconciler(testbed, str(repo.bare), root)
-    first = reconcile_until_converged(reconciler, attempts=90)
-    return {"repo": repo, "reconciler": reconciler, "first": first, "root": root}
+    return converged_cloud(testbed, tmp_path_factory.mktemp("cloud"))
 
 
 def changed(changes: list[Change]) -> set[str]:

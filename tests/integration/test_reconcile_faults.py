@@ -23,19 +23,19 @@ from reconciler.engine.loop import Loop
 from reconciler.engine.webhook import WebhookServer
 from testbed import bed, build, process
 
-from .reconcile_support import ConfigRepo, git, make_reconciler, object_writes_during, reconcile_until_converged
+from .reconcile_support import (
+    ConfigRepo,
+    converged_cloud,
+    git,
+    object_writes_during,
+)
 
 pytestmark = pytest.mark.testbed
 
 
 @pytest.fixture(scope="module")
 def cloud(testbed: bed.TestBed, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    root = tmp_path_factory.mktemp("faults")
-    repo = ConfigRepo(root)
-    reconciler = make_reconciler(testbed, str(repo.bare), root)
-    first = reconcile_until_converged(reconciler, attempts=90)
-    assert first.ok, first.message
-    return {"repo": repo, "reconciler": reconciler, "root": root, "good": first.commit}
+    return converged_cloud(testbed, tmp_path_factory.mktemp("faults"))
 
 
 def cr_status(testbed: bed.TestBed, repo: ConfigRepo) -> dict[str, Any]:
