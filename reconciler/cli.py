@@ -18,7 +18,7 @@ import yaml
 from reconciler import logs
 from reconciler.edges.git import GitSource
 from reconciler.edges.helm import Helm, HelmError, find_helm
-from reconciler.edges.kube import Cluster, load_api_client
+from reconciler.edges.kube import ApiError, Cluster, load_api_client
 from reconciler.engine import status
 from reconciler.engine.charts import available_charts, chart_refs
 from reconciler.engine.loop import Loop
@@ -33,6 +33,7 @@ from reconciler.model.expand import expand
 from reconciler.model.loader import load_spec
 from reconciler.model.validate import validate
 from reconciler.plan import manifests
+from reconciler.plan.diff import DEFAULT_MAX_PRUNE_FRACTION
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,6 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--webhook-port", type=int, default=0, help="receive push webhooks on this port (0: off)")
     p.add_argument("--webhook-secret-file", type=Path, help="file holding the webhook HMAC secret/token")
     p.add_argument("--git-timeout", type=float, default=60.0)
+    p.add_argument("--max-prune-fraction", type=float, default=DEFAULT_MAX_PRUNE_FRACTION,
+                   help="refuse a render that prunes more than this share of the applied objects of services "
+                        "the spec still switches on (default: %(default)s)")
 
     p = sub.add_parser("status", help="print the OpenStackDeployment status as a table")
     _cluster_args(p)
@@ -163,14 +167,19 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 2
     cluster = Cluster(load_api_client(args.kubeconfig))
-    status.ensure_crd(cluster)
+    try:
+        status.ensure_crd(cluster)
+    except ApiError as exc:
+        print(f"cannot reach the cluster: {logs.scrub(str(exc))}", file=sys.stderr)
+        return 1
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="openstack-gitops-repo-"))
     metrics = Metrics()
     if args.metrics_port:
         metrics.serve(args.metrics_port)
     progress = ProgressPrinter()
     reconciler = Reconciler(cluster, helm, GitSource(args.repo, args.branch, workdir, timeout=args.git_timeout),
-                            metrics, concurrency=args.concurrency, progress=progress)
+                            metrics, concurrency=args.concurrency, progress=progress,
+                            max_prune_fraction=args.max_prune_fraction)
     if args.once:
         deadline = time.monotonic() + args.wait
         while True:
@@ -194,14 +203,19 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     loop.start()
-    watch = None
-    while not stop.is_set():  # the drift watch needs the spec's namespace: start it after the first load
-        if loop.done.wait(1) and reconciler.spec is not None:
-            spec = reconciler.spec
+    watch: DriftWatch | None = None
+    watching: tuple[str, str] | None = None
+    while not stop.is_set():  # the drift watch follows the cloud the last valid spec names
+        if not loop.done.wait(1):
+            continue
+        loop.done.clear()
+        spec = reconciler.spec
+        if spec is not None and (spec.namespace, spec.name) != watching:
+            if watch:
+                watch.stop()
             watch = DriftWatch(cluster, spec.namespace, spec.name, lambda: reconciler.inventory, loop.trigger)
             watch.start()
-            break
-    stop.wait()
+            watching = (spec.namespace, spec.name)
     if watch:
         watch.stop()
     loop.stop()

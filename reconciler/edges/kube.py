@@ -9,8 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kubernetes import client, config, dynamic
@@ -24,15 +23,16 @@ from reconciler.plan.objects import FIELD_MANAGER, Manifest, ObjectKey
 USER_AGENT = f"openstack-gitops/{__version__}"
 
 
-@dataclass(frozen=True)
 class ApiError(Exception):
-    """A request about one object failed; says which object and what the server answered."""
+    """A request about one object failed; says which object and what the server answered.
 
-    key: str
-    verb: str
-    status: int
-    reason: str
-    message: str
+    A plain exception, not a frozen dataclass: Python sets ``__traceback__`` on whatever it raises,
+    and a frozen instance turned every apiserver failure into a ``FrozenInstanceError``.
+    """
+
+    def __init__(self, key: str, verb: str, status: int, reason: str, message: str) -> None:
+        super().__init__(key, verb, status, reason, message)
+        self.key, self.verb, self.status, self.reason, self.message = key, verb, status, reason, message
 
     def __str__(self) -> str:
         return f"{self.key}: {self.verb} failed: {self.status} {self.reason}: {self.message}"
@@ -183,6 +183,15 @@ class Cluster:
         except REQUEST_ERRORS as exc:
             raise _api_error(str(key), "dry-run apply" if dry_run else "apply", exc) from exc
         return applied
+
+    def patch_json(self, api_version: str, key: ObjectKey, ops: Sequence[Mapping[str, Any]]) -> None:
+        """A JSON patch (RFC 6902) of one object; used to move field ownership, never for content."""
+        res = self.resource(api_version, key.kind)
+        try:
+            res.patch(body=[dict(op) for op in ops], name=key.name, namespace=key.namespace or None,
+                      content_type="application/json-patch+json")
+        except REQUEST_ERRORS as exc:
+            raise _api_error(str(key), "patch", exc) from exc
 
     def delete(self, api_version: str, key: ObjectKey, propagation: str = "Background") -> bool:
         """Delete one object; False when it was already gone."""

@@ -1,8 +1,9 @@
-"""Carry out a plan: dry-run every write, then apply in order with bounded concurrency, then prune.
+"""Carry out a plan: dry-run every write, record it in the inventory, apply in order, then prune.
 
 Nothing is written until every changed object passed a server-side dry-run. Objects that cannot
 be dry-run yet (their Namespace or CRD is new) are dry-run right after stage 1 creates those,
-before anything else is written.
+before anything else is written. Every object about to be created is named in the inventory
+before it is written, so a process killed mid-apply forgets nothing it created.
 """
 
 from __future__ import annotations
@@ -42,21 +43,32 @@ class Executor:
     service_order: Sequence[str]
     concurrency: int = 8
     progress: Progress = lambda _phase, _done, _total: None
-    inventory_changes: dict[ObjectKey, Entry | None] = field(default_factory=dict)
+    # called with the inventory plus every object about to be created, before any of them is
+    # written (once the Namespace the inventory lives in exists); it must persist it or raise
+    record: Callable[[Inventory], None] = lambda _inventory: None
     # called once every dry-run passed and stage 1 exists, before any other write (credentials)
     before_first_write: Callable[[], None] = lambda: None
     # called after each service that had writes, before the next one starts (upgrade health gate)
     gate: Callable[[str], None] | None = None
+    # what was done so far: kept when run() raises, so a failed reconcile still reports and records it
+    changes: ChangeSet = field(default_factory=ChangeSet)
+    recorded: Inventory | None = None  # the inventory ``record`` persisted, pending entries included
 
     def run(self, plan: Plan) -> ChangeSet:
-        changes = ChangeSet()
-        for step in plan.of(Action.UNCHANGED, Action.KEEP):
+        changes = self.changes
+        for step in plan.of(Action.UNCHANGED, Action.KEEP, Action.FORGET):
             changes.add(Change(step.key, step.action, step.service))
         writes = plan.of(Action.CREATE, Action.UPDATE, Action.RECREATE)
         new_namespaces = {s.key.name for s in writes if s.key.kind == "Namespace" and s.action is Action.CREATE}
         writes, deferred = self._dry_run(writes, new_namespaces)
-        prerequisites = [s for s in writes if s.key.kind in PREREQUISITE_KINDS]
+        namespaces = [s for s in writes if s.key.kind == "Namespace"]
+        prerequisites = [s for s in writes if s.key.kind in PREREQUISITE_KINDS and s.key.kind != "Namespace"]
         rest = [s for s in writes if s.key.kind not in PREREQUISITE_KINDS]
+        if namespaces:  # the inventory lives in the namespace: it must exist before anything is recorded
+            self._apply_wave(namespaces, changes)
+            if changes.failed:
+                return changes
+        self._record_pending(writes)
         if prerequisites:
             self._apply_wave(prerequisites, changes)
             if changes.failed:
@@ -84,6 +96,13 @@ class Executor:
             return changes  # never prune after a failed apply: the render may be half-live
         self._prune(plan.of(Action.PRUNE), changes)
         return changes
+
+    def _record_pending(self, writes: Sequence[Step]) -> None:
+        pending = {s.key: (s.service, str((s.manifest or {}).get("apiVersion", ""))) for s in writes
+                   if s.key not in self.inventory.entries}
+        if pending:
+            self.recorded = self.inventory.with_pending(pending)
+            self.record(self.recorded)
 
     # -- dry-run ---------------------------------------------------------------
     def _dry_run(self, steps: list[Step], new_namespaces: set[str],
@@ -130,16 +149,29 @@ class Executor:
 
     def _apply_one(self, step: Step) -> Change:
         assert step.manifest is not None
+        api_version = str(step.manifest["apiVersion"])
         try:
             if step.action is Action.RECREATE:
                 self._delete_and_wait(step)
+            if step.takeover:
+                self._take_fields(api_version, step)
             applied = self.cluster.apply(step.manifest)
         except ApiError as exc:
             return Change(step.key, step.action, step.service, error=str(exc), drift=step.drift)
-        fields = objects.owned_fields_hash(applied) or ""
-        self.inventory_changes[step.key] = Entry(step.service, objects.applied_hash(applied) or "", fields,
-                                                 str(applied.get("apiVersion", step.manifest["apiVersion"])))
-        return Change(step.key, step.action, step.service, drift=step.drift)
+        entry = Entry(step.service, objects.applied_hash(applied) or "", objects.owned_fields_hash(applied) or "",
+                      str(applied.get("apiVersion", api_version)))
+        return Change(step.key, step.action, step.service, drift=step.drift, entry=entry)
+
+    def _take_fields(self, api_version: str, step: Step) -> None:
+        """Move the fields a person edited into our ownership, so the apply below removes what Git lacks."""
+        live = self.cluster.get(api_version, step.key.kind, step.key.name, step.key.namespace or None)
+        if live is None:
+            return
+        meta = live.get("metadata") or {}
+        self.cluster.patch_json(api_version, step.key, [
+            {"op": "test", "path": "/metadata/resourceVersion", "value": meta.get("resourceVersion")},
+            {"op": "replace", "path": "/metadata/managedFields",
+             "value": objects.taken_managed_fields(live, step.takeover)}])
 
     def _delete_and_wait(self, step: Step, timeout: float = 120) -> None:
         assert step.manifest is not None
@@ -167,5 +199,4 @@ class Executor:
             except ApiError as exc:
                 changes.add(Change(step.key, Action.PRUNE, step.service, error=str(exc)))
                 continue
-            self.inventory_changes[step.key] = None
             changes.add(Change(step.key, Action.PRUNE, step.service))

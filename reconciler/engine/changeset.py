@@ -1,4 +1,5 @@
-"""What one reconcile did, per object: the single record status, events, metrics and logs read."""
+"""What one reconcile did, per object: the single record status, events, metrics, logs and the
+next inventory read. It is kept even when a reconcile fails half-way, so nothing done is forgotten."""
 
 from __future__ import annotations
 
@@ -6,7 +7,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from reconciler.plan.diff import Action
+from reconciler.plan.inventory import Entry, Inventory
 from reconciler.plan.objects import ObjectKey
+
+_RECORDED = frozenset({Action.CREATE, Action.UPDATE, Action.RECREATE})
+_DROPPED = frozenset({Action.PRUNE, Action.FORGET})
 
 
 @dataclass(frozen=True)
@@ -16,6 +21,7 @@ class Change:
     service: str
     error: str = ""
     drift: bool = False
+    entry: Entry | None = None  # what the inventory records after a successful apply
 
     @property
     def ok(self) -> bool:
@@ -47,4 +53,19 @@ class ChangeSet:
         return sum(1 for c in self.changes if c.drift and c.ok)
 
     def services_changed(self) -> set[str]:
-        return {c.service for c in self.changes if c.action is not Action.UNCHANGED}
+        return {c.service for c in self.changes if c.action not in (Action.UNCHANGED, Action.FORGET)}
+
+    def next_inventory(self, base: Inventory) -> Inventory:
+        """``base`` with what this change set applied recorded and what it pruned or forgot dropped.
+
+        A failed apply keeps the base entry (pending or older), so the object stays owned.
+        """
+        updates: dict[ObjectKey, Entry | None] = {}
+        for change in self.changes:
+            if not change.ok:
+                continue
+            if change.action in _RECORDED and change.entry is not None:
+                updates[change.key] = change.entry
+            elif change.action in _DROPPED:
+                updates[change.key] = None
+        return base.updated(updates)

@@ -1,30 +1,46 @@
-"""Where the inventory lives: a ConfigMap next to the custom resource, written only when it changed."""
+"""Where the inventory lives: a ConfigMap next to the custom resource, written only when it changed.
+
+Beside the inventory it keeps the *names* (never the values) of the credentials this cloud has
+generated, so a deleted credentials Secret is recognised as lost, not as a first install.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+
 from reconciler.edges.kube import Cluster
-from reconciler.model.spec import Spec
+from reconciler.engine.identity import CloudRef
 from reconciler.plan.inventory import Inventory
 from reconciler.plan.objects import FIELD_MANAGER, MANAGED_BY_LABEL
 
 KEY = "inventory.json"
+CREDENTIALS_KEY = "credential-names.json"
 
 
-def name(spec: Spec) -> str:
-    return f"{spec.name}-inventory"
+@dataclass(frozen=True)
+class Stored:
+    inventory: Inventory
+    credential_names: frozenset[str] | None  # None: nothing recorded yet (new cloud, or one from before the record)
 
 
-def load(cluster: Cluster, spec: Spec) -> Inventory:
-    live = cluster.get("v1", "ConfigMap", name(spec), spec.namespace)
-    return Inventory.from_json(((live or {}).get("data") or {}).get(KEY))
+def name(ref: CloudRef) -> str:
+    return f"{ref.name}-inventory"
 
 
-def save(cluster: Cluster, spec: Spec, inventory: Inventory) -> None:
-    text = inventory.to_json()
-    live = cluster.get("v1", "ConfigMap", name(spec), spec.namespace)
-    if live is not None and ((live.get("data") or {}).get(KEY)) == text:
+def load(cluster: Cluster, ref: CloudRef) -> Stored:
+    data = ((cluster.get("v1", "ConfigMap", name(ref), ref.namespace) or {}).get("data")) or {}
+    names = data.get(CREDENTIALS_KEY)
+    return Stored(Inventory.from_json(data.get(KEY)), frozenset(json.loads(names)) if names else None)
+
+
+def save(cluster: Cluster, ref: CloudRef, inventory: Inventory, credential_names: Iterable[str]) -> None:
+    want = {KEY: inventory.to_json(), CREDENTIALS_KEY: json.dumps(sorted(set(credential_names)))}
+    live = cluster.get("v1", "ConfigMap", name(ref), ref.namespace)
+    if live is not None and (live.get("data") or {}) == want:
         return
     cluster.apply({"apiVersion": "v1", "kind": "ConfigMap",
-                   "metadata": {"name": name(spec), "namespace": spec.namespace,
+                   "metadata": {"name": name(ref), "namespace": ref.namespace,
                                 "labels": {MANAGED_BY_LABEL: FIELD_MANAGER}},
-                   "data": {KEY: text}})
+                   "data": want})

@@ -8,34 +8,17 @@ after a failure that only a new commit can fix.
 from __future__ import annotations
 
 import datetime as dt
-import random
 import threading
-from dataclasses import dataclass
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from reconciler import logs
+from reconciler.engine.backoff import Backoff
 from reconciler.engine.reconcile import Outcome, Reconciler
 
 log = logs.get("loop")
 JOB_ID = "reconcile"
-
-
-@dataclass
-class Backoff:
-    """Exponential back-off with full jitter, reset by a success."""
-
-    base: float = 5.0
-    cap: float = 300.0
-    failures: int = 0
-
-    def next_delay(self) -> float:
-        self.failures += 1
-        return random.uniform(self.base, min(self.cap, self.base * 2 ** self.failures))
-
-    def reset(self) -> None:
-        self.failures = 0
 
 
 class Loop:

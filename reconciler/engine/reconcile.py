@@ -17,17 +17,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler import logs
-from reconciler.edges.git import Checkout, GitFetchError, GitSource
+from reconciler.edges.git import Checkout, GitFetchError, GitSource, redact
 from reconciler.edges.helm import Helm, HelmError
 from reconciler.edges.kube import ApiError, Cluster
-from reconciler.engine import inventory_store, status
+from reconciler.engine import identity, inventory_store, status
 from reconciler.engine.apply import DryRunFailed, Executor
+from reconciler.engine.backoff import Backoff
 from reconciler.engine.changeset import ChangeSet
 from reconciler.engine.charts import available_charts, chart_refs
+from reconciler.engine.identity import CloudRef
 from reconciler.engine.metrics import Metrics
 from reconciler.health import Health, State, health_of, worst
 from reconciler.model import catalog
-from reconciler.model.credentials import complete, needed_credentials
+from reconciler.model.credentials import complete, lost_credentials, needed_credentials
 from reconciler.model.errors import SpecInvalid
 from reconciler.model.expand import autoscaled_deployments, expand
 from reconciler.model.fingerprint import fingerprint
@@ -36,7 +38,7 @@ from reconciler.model.releases import UpgradeKind, classify_upgrade
 from reconciler.model.spec import Spec
 from reconciler.model.validate import validate
 from reconciler.plan import manifests, objects
-from reconciler.plan.diff import Desired, EmptyRenderRefused, Plan, plan
+from reconciler.plan.diff import DEFAULT_MAX_PRUNE_FRACTION, Desired, Plan, PruneGuard, PruneRefused, plan
 from reconciler.plan.inventory import Inventory
 from reconciler.plan.objects import Manifest, ObjectKey
 
@@ -54,10 +56,18 @@ class UpgradeStalled(Exception):
 
 
 class PhaseFailed(Exception):
-    """A phase failed; ``reason`` is the CamelCase word status, events and metrics use."""
+    """A phase failed; ``reason`` is the CamelCase word status, events and metrics use.
 
-    def __init__(self, phase: str, reason: str, message: str, retry: str = "backoff") -> None:
+    ``report_to`` names the cloud whose resource reports the failure when it is not the spec's
+    own (a refused move is reported on the cloud that stays); ``changes`` is what the phase had
+    already done before it failed.
+    """
+
+    def __init__(self, phase: str, reason: str, message: str, retry: str = "backoff",
+                 report_to: CloudRef | None = None, changes: ChangeSet | None = None) -> None:
         self.phase, self.reason, self.retry = phase, reason, retry  # retry: "backoff" | "wait-for-change"
+        self.report_to = report_to
+        self.changes = changes or ChangeSet()
         super().__init__(message)
 
 
@@ -72,6 +82,7 @@ class Outcome:
     duration: float = 0.0
     retry: str = ""
     phase_seconds: dict[str, float] = field(default_factory=dict)
+    applied: bool = False  # the commit was applied in full (also when Git failed and the last commit was enforced)
 
     @property
     def converged(self) -> bool:
@@ -102,6 +113,7 @@ class Rendered:
     values: dict[str, dict[str, Any]]
     desired: list[Desired]
     new_credentials: dict[str, str]
+    credential_names: frozenset[str]  # every credential the cloud has after this render (names only)
 
 
 class Reconciler:
@@ -110,7 +122,7 @@ class Reconciler:
     def __init__(self, cluster: Cluster, helm: Helm, git: GitSource, metrics: Metrics | None = None,
                  spec_file: str = SPEC_FILE, concurrency: int = 8,
                  progress: Progress = lambda _p, _d, _t: None, upgrade_timeout: float = 1200.0,
-                 upgrade_poll: float = 2.0) -> None:
+                 upgrade_poll: float = 2.0, max_prune_fraction: float = DEFAULT_MAX_PRUNE_FRACTION) -> None:
         self.cluster = cluster
         self.helm = helm
         self.git = git
@@ -120,7 +132,9 @@ class Reconciler:
         self._report = progress
         self.upgrade_timeout = upgrade_timeout  # per service, like rockoon's 1200 s health wait
         self.upgrade_poll = upgrade_poll
-        self.spec: Spec | None = None  # the last spec that loaded
+        self.max_prune_fraction = max_prune_fraction
+        self.source = identity.source_id(redact(git.url), git.branch, spec_file)
+        self.spec: Spec | None = None  # the last spec that loaded and passed validation
         self.inventory = Inventory()  # what we own after the last reconcile (the drift watch compares to it)
         self._facts: tuple[str, list[str]] | None = None
         self._parsed: dict[str, tuple[bytes, list[Desired]]] = {}
@@ -128,8 +142,14 @@ class Reconciler:
         self._loaded: tuple[str, Spec] | None = None
         self._validated: tuple[str, str | None] | None = None
         self._rendered: tuple[tuple[str, str, str], Rendered] | None = None
+        self._home: CloudRef | None = None  # the identity last found free of other homes
         self._live: dict[ObjectKey, Manifest] = {}  # what the last plan phase read
         self._readers = ThreadPoolExecutor(concurrency, thread_name_prefix="list")  # lives as long as we do
+        # Git outages: the last good checkout stays enforced, and fetches back off whatever triggers them
+        self._checkout: Checkout | None = None
+        self._fetch_backoff = Backoff()
+        self._fetch_after = 0.0
+        self._fetch_error = ""
 
     def progress(self, phase: str, done: int, total: int) -> None:
         """Progress of a long phase, to the caller (the CLI prints it) and to the metrics."""
@@ -143,31 +163,31 @@ class Reconciler:
         clock = PhaseClock()
         try:
             with clock("fetch"):
-                checkout = self._fetch()  # 1. pin the commit everything below uses
+                checkout, source_error = self._fetch()  # 1. pin the commit everything below uses
             commit = checkout.commit
             with clock("load"):
                 spec = self._load(checkout)  # 2. schema
-                live_cr = status.read(self.cluster, spec)
-                self._validate(spec, checkout, live_cr)  # 2b. meaning
+                ref = CloudRef(spec.name, spec.namespace)
+                self._check_home(ref)  # 2b. never move or rename a running cloud
+                live_cr = status.read(self.cluster, ref)
+                self._validate(spec, checkout, live_cr)  # 2c. meaning
             self.spec = spec
             with clock("render"):
-                rendered = self._render(spec, checkout)  # 3-4. credentials, expand, render, parse
+                stored = inventory_store.load(self.cluster, ref)
+                rendered = self._render(spec, checkout, stored, live_cr)  # 3-4. credentials, expand, render, parse
             with clock("plan"):
-                inventory = inventory_store.load(self.cluster, spec)
-                the_plan = self._plan(spec, rendered, inventory)  # 5. pair desired, live and inventory
+                the_plan = self._plan(spec, rendered, stored.inventory)  # 5. pair desired, live and inventory
             with clock("apply"):
-                changes = self._apply(spec, rendered, inventory, the_plan, live_cr)  # 6-7. dry-run, apply, prune
+                changes = self._apply(spec, rendered, stored.inventory, the_plan, live_cr)  # 6-7. dry-run, apply, prune
             with clock("health"):
                 health = self._health(spec, changes)  # 8. workload health per service
-            outcome = Outcome(commit, not changes.failed, "Applied" if not changes.failed else "ApplyFailed",
-                              _summary(changes), changes, health)
-            if changes.failed:
-                outcome.retry = "backoff"
+            outcome = _applied_outcome(commit, changes, health, source_error)
             with clock("record"):
-                status.record(self.cluster, spec, commit, checkout.message, outcome, rendered.values, live_cr)  # 9.
+                status.record(self.cluster, spec, self.source, commit, checkout.message, outcome, rendered.values,
+                              live_cr)  # 9.
         except PhaseFailed as exc:
-            outcome = Outcome(commit, False, exc.reason, f"{exc.phase}: {exc}", retry=exc.retry)
-            self._record_failure(spec, commit, outcome)
+            outcome = Outcome(commit, False, exc.reason, f"{exc.phase}: {exc}", changes=exc.changes, retry=exc.retry)
+            self._record_failure(spec, commit, outcome, exc.report_to)
         except ApiError as exc:  # the cluster went away between phases: the next pass finishes the job
             outcome = Outcome(commit, False, "ClusterUnreachable", logs.scrub(str(exc)), retry="backoff")
             self._record_failure(spec, commit, outcome)
@@ -180,16 +200,33 @@ class Reconciler:
         self._metrics(outcome)
         return outcome
 
-    def _fetch(self) -> Checkout:
+    def _fetch(self) -> tuple[Checkout, str]:
+        """The commit to reconcile, and why it may be stale.
+
+        While Git fails, the last good checkout stays enforced (drift is still corrected) and the
+        next fetch waits out an exponential back-off, however often drift or webhooks trigger.
+        """
         self.progress("fetch", 0, 1)
+        now = time.monotonic()
+        if self._checkout is not None and now < self._fetch_after:
+            return self._checkout, f"{self._fetch_error} (next fetch in {self._fetch_after - now:.0f}s)"
         try:
             checkout = self.git.fetch()
         except GitFetchError as exc:
             self.metrics.git_errors.labels(exc.reason).inc()
-            raise PhaseFailed("fetch", "GitFetchFailed", f"{exc.reason}: {exc}") from exc
+            self._fetch_after = time.monotonic() + self._fetch_backoff.next_delay()
+            self._fetch_error = f"{exc.reason}: {exc}"
+            if self._checkout is None:
+                raise PhaseFailed("fetch", "GitFetchFailed", self._fetch_error) from exc
+            log.warning("git fetch failed; enforcing the last fetched commit",
+                        extra={"commit": self._checkout.commit[:12], "error": self._fetch_error})
+            return self._checkout, self._fetch_error
+        self._fetch_backoff.reset()
+        self._fetch_after, self._fetch_error = 0.0, ""
+        self._checkout = checkout
         self.progress("fetch", 1, 1)
         log.info("fetched", extra={"commit": checkout.commit[:12], "branch": checkout.branch})
-        return checkout
+        return checkout, ""
 
     def _load(self, checkout: Checkout) -> Spec:
         """Load the spec; the same commit gives the same spec, so it is parsed once per commit."""
@@ -211,6 +248,19 @@ class Reconciler:
         except SpecInvalid as exc:
             raise PhaseFailed("load", "SpecInvalid", str(exc), retry="wait-for-change") from exc
 
+    def _check_home(self, ref: CloudRef) -> None:
+        """Refuse a spec that moves or renames the cloud this source runs (one LIST per new identity)."""
+        if self._home == ref:
+            return
+        applied, stale = identity.other_homes(status.list_all(self.cluster), ref, self.source)
+        if applied:
+            raise PhaseFailed("validate", "CloudMoveRefused", identity.refusal(ref, applied[0]),
+                              retry="wait-for-change", report_to=applied[0])
+        for old in stale:  # a first reconcile that failed there left only its resource behind
+            log.info("removing the resource of a never-applied cloud", extra={"cloud": str(old)})
+            status.delete(self.cluster, old)
+        self._home = ref
+
     def _validate(self, spec: Spec, checkout: Checkout, live_cr: Manifest | None) -> None:
         current = ((live_cr or {}).get("status") or {}).get("release")
         if self._validated == (checkout.commit, current):
@@ -222,9 +272,12 @@ class Reconciler:
         if errors:
             raise PhaseFailed("validate", "SpecInvalid", "\n".join(str(e) for e in errors), retry="wait-for-change")
 
-    def _render(self, spec: Spec, checkout: Checkout) -> Rendered:
+    def _render(self, spec: Spec, checkout: Checkout, stored: inventory_store.Stored,
+                live_cr: Manifest | None) -> Rendered:
         """Expand and render; an unchanged commit with unchanged credentials reuses the last result."""
-        existing = status.read_credentials(self.cluster, spec)
+        ref = CloudRef(spec.name, spec.namespace)
+        existing = status.read_credentials(self.cluster, ref)
+        self._guard_credentials(spec, existing, stored, live_cr)
         key = (checkout.commit, fingerprint(existing), self._cluster_facts()[0])
         if self._rendered is not None and self._rendered[0] == key:
             return self._rendered[1]
@@ -232,6 +285,25 @@ class Reconciler:
         if not rendered.new_credentials:  # with new ones, the next pass reads them back and differs anyway
             self._rendered = (key, rendered)
         return rendered
+
+    def _guard_credentials(self, spec: Spec, existing: dict[str, str], stored: inventory_store.Stored,
+                           live_cr: Manifest | None) -> None:
+        """Stop when credentials the running cloud uses are gone from their Secret: new ones would lock
+        every service out of its database. Going on needs the Secret restored, or the operator's word."""
+        applied_before = bool(((live_cr or {}).get("status") or {}).get("lastAppliedCommit"))
+        lost = lost_credentials(existing, needed_credentials(spec), stored.credential_names,
+                                cloud_exists=len(stored.inventory) > 0 or applied_before)
+        if not lost or status.regenerate_allowed(live_cr):
+            return
+        ref = CloudRef(spec.name, spec.namespace)
+        shown = ", ".join(lost[:6]) + (f" (+{len(lost) - 6} more)" if len(lost) > 6 else "")
+        raise PhaseFailed(
+            "credentials", "CredentialsMissing",
+            f"{len(lost)} credential(s) of the running cloud are missing from Secret {ref.namespace}/"
+            f"{status.credentials_secret(ref)}: {shown}. New ones would lock their services out of their "
+            f"databases, so nothing was applied. Restore the Secret from your backup, or accept new credentials "
+            f"with: kubectl -n {ref.namespace} annotate {status.PLURAL} {ref.name} "
+            f"{status.REGENERATE_ANNOTATION}=true")
 
     def _render_uncached(self, spec: Spec, checkout: Checkout, existing: dict[str, str]) -> Rendered:
         credentials, generated = complete(existing, needed_credentials(spec), secrets.token_urlsafe)
@@ -254,12 +326,11 @@ class Reconciler:
         except HelmError as exc:
             raise PhaseFailed("render", "RenderFailed", logs.scrub(str(exc)), retry="wait-for-change") from exc
         autoscaled = autoscaled_deployments(spec)
-        desired = [Desired(ObjectKey.of(ns), PRODUCT_SERVICE, objects.stamp(ns, spec.name, PRODUCT_SERVICE))
-                   for ns in [namespace_manifest(spec.namespace)]]
+        desired = [Desired(ObjectKey.of(ns), PRODUCT_SERVICE, ns) for ns in [stamped_namespace(spec)]]
         for chart in values:
             desired.extend(self._desired_of(spec, chart, texts[chart], autoscaled))
         new = {name: credentials[name] for name in generated}
-        return Rendered(spec, values, desired, new if new else {})
+        return Rendered(spec, values, desired, new, frozenset(credentials))
 
     def _desired_of(self, spec: Spec, chart: str, text: str, autoscaled: frozenset[str]) -> list[Desired]:
         """Parse and stamp one chart's render; cached by its text, so an unchanged chart costs nothing."""
@@ -316,42 +387,60 @@ class Reconciler:
         except ApiError as exc:
             raise PhaseFailed("plan", "ClusterUnreachable", str(exc)) from exc
         self._live = live
+        guard = PruneGuard(frozenset(spec.charts) | {PRODUCT_SERVICE}, self.max_prune_fraction)
         try:
-            return plan(rendered.desired, live, inventory, SERVICE_ORDER)
-        except EmptyRenderRefused as exc:
-            raise PhaseFailed("plan", "EmptyRenderRefused", str(exc), retry="wait-for-change") from exc
+            return plan(rendered.desired, live, inventory, SERVICE_ORDER, guard)
+        except PruneRefused as exc:
+            raise PhaseFailed("plan", "PruneRefused", str(exc), retry="wait-for-change") from exc
 
     def _apply(self, spec: Spec, rendered: Rendered, inventory: Inventory, the_plan: Plan,
                live_cr: Manifest | None) -> ChangeSet:
+        ref = CloudRef(spec.name, spec.namespace)
         current = ((live_cr or {}).get("status") or {}).get("release")
         upgrading = classify_upgrade(current, spec.release) is UpgradeKind.UPGRADE
         order = upgrade_chart_order(spec) if upgrading else SERVICE_ORDER
-        executor = Executor(self.cluster, inventory, order, self.concurrency, self.progress)
+        names = rendered.credential_names
+
+        def record(pending: Inventory) -> None:  # before any object it names is written
+            inventory_store.save(self.cluster, ref, pending, names)
+
+        def save_credentials() -> None:
+            status.save_credentials(self.cluster, ref, rendered.new_credentials)
+            inventory_store.save(self.cluster, ref, executor.recorded or inventory, names)
+            if status.regenerate_allowed(live_cr):
+                status.clear_regenerate(self.cluster, ref)
+
+        executor = Executor(self.cluster, inventory, order, self.concurrency, self.progress, record=record)
         if upgrading:
             log.info("upgrade: one service at a time, each healthy before the next",
                      extra={"from": current, "to": spec.release, "order": ",".join(order)})
             executor.gate = lambda service: self._wait_healthy(spec, service)
         if rendered.new_credentials:
-            executor.before_first_write = lambda: status.save_credentials(self.cluster, spec, rendered.new_credentials)
+            executor.before_first_write = save_credentials
+        failure: PhaseFailed | None = None
         try:
-            changes = executor.run(the_plan)
+            executor.run(the_plan)
         except DryRunFailed as exc:
-            raise PhaseFailed("dry-run", "DryRunFailed", logs.scrub(str(exc)), retry="wait-for-change") from exc
+            failure = PhaseFailed("dry-run", "DryRunFailed", logs.scrub(str(exc)), retry="wait-for-change")
         except UpgradeStalled as exc:
-            raise PhaseFailed("upgrade", "UpgradeStalled", str(exc)) from exc
+            failure = PhaseFailed("upgrade", "UpgradeStalled", str(exc))
         except ApiError as exc:
-            raise PhaseFailed("apply", "ApplyFailed", logs.scrub(str(exc))) from exc
-        finally:
-            self.inventory = inventory.updated(executor.inventory_changes)
-            if executor.inventory_changes:
-                try:
-                    inventory_store.save(self.cluster, spec, self.inventory)
-                except ApiError as exc:
-                    log.error("inventory not saved", extra={"error": str(exc)})
+            failure = PhaseFailed("apply", "ApplyFailed", logs.scrub(str(exc)))
+        changes = executor.changes
+        self.inventory = changes.next_inventory(executor.recorded or inventory)
+        if self.inventory != inventory or executor.recorded is not None or rendered.new_credentials:
+            try:
+                inventory_store.save(self.cluster, ref, self.inventory, names)
+            except ApiError as exc:
+                log.error("inventory not saved", extra={"error": logs.scrub(str(exc))})
         for change in changes.changes:
             if change.error:
                 log.error("apply failed", extra={"object": str(change.key), "error": logs.scrub(change.error)})
-        status.emit_events(self.cluster, spec, changes)
+        with contextlib.suppress(ApiError):
+            status.emit_events(self.cluster, ref, changes)
+        if failure is not None:
+            failure.changes = changes
+            raise failure
         return changes
 
     def _wait_healthy(self, spec: Spec, service: str) -> None:
@@ -390,16 +479,23 @@ class Reconciler:
         return {service: worst(h) for service, h in by_service.items()}
 
     # -- reporting -------------------------------------------------------------------
-    def _record_failure(self, spec: Spec | None, commit: str, outcome: Outcome) -> None:
+    def _record_failure(self, spec: Spec | None, commit: str, outcome: Outcome,
+                        report_to: CloudRef | None = None) -> None:
         log.error("reconcile failed", extra={"reason": outcome.reason, "commit": commit[:12],
                                              "error": logs.scrub(outcome.message)})
         spec = spec or self.spec  # a spec that does not load is reported on the resource we last knew
         if spec is None:
-            return
+            return  # nothing loaded yet: the error is in the logs, the metrics and the exit code
+        ref = report_to or CloudRef(spec.name, spec.namespace)
         try:
-            status.record_failure(self.cluster, spec, commit, outcome)
+            if not status.record_failure(self.cluster, ref, commit, outcome) and report_to is None:
+                # a first reconcile that fails: make the resource (and its namespace) so status and
+                # Events say why, instead of nothing at all
+                self.cluster.apply(stamped_namespace(spec))
+                status.ensure_cr(self.cluster, spec, self.source, None)
+                status.record_failure(self.cluster, ref, commit, outcome)
         except ApiError as exc:  # e.g. the apiserver is what failed
-            log.warning("status not recorded", extra={"error": str(exc)})
+            log.warning("status not recorded", extra={"error": logs.scrub(str(exc))})
 
     def _metrics(self, outcome: Outcome) -> None:
         result = "success" if outcome.ok else "failure"
@@ -433,3 +529,19 @@ def upgrade_chart_order(spec: Spec) -> tuple[str, ...]:
 
 def namespace_manifest(name: str) -> Manifest:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+
+
+def stamped_namespace(spec: Spec) -> Manifest:
+    """The cloud's Namespace, as the product applies (and owns) it."""
+    return objects.stamp(namespace_manifest(spec.namespace), spec.name, PRODUCT_SERVICE)
+
+
+def _applied_outcome(commit: str, changes: ChangeSet, health: dict[str, Health], source_error: str) -> Outcome:
+    """The outcome of a pass that got through apply; a Git failure makes it a failure that still applied."""
+    if changes.failed:
+        return Outcome(commit, False, "ApplyFailed", _summary(changes), changes, health, retry="backoff")
+    if source_error:
+        return Outcome(commit, False, "GitFetchFailed",
+                       f"fetch: {source_error}; enforcing the last fetched commit {commit[:12]} ({_summary(changes)})",
+                       changes, health, retry="backoff", applied=True)
+    return Outcome(commit, True, "Applied", _summary(changes), changes, health, applied=True)

@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
+from reconciler import logs
 from reconciler.edges.kube import ApiError, Cluster
 from reconciler.engine.changeset import ChangeSet
+from reconciler.engine.identity import SOURCE_ANNOTATION, CloudRef
 from reconciler.model.fingerprint import fingerprint
 from reconciler.model.spec import Spec
 from reconciler.plan.diff import Action
-from reconciler.plan.objects import FIELD_MANAGER, MANAGED_BY_LABEL, Manifest, canonical_hash
+from reconciler.plan.objects import FIELD_MANAGER, MANAGED_BY_LABEL, Manifest, ObjectKey, canonical_hash
 
 if TYPE_CHECKING:
     from reconciler.engine.reconcile import Outcome
@@ -30,6 +32,7 @@ API_VERSION = f"{GROUP}/{VERSION}"
 KIND = "OpenStackDeployment"
 PLURAL = "openstackdeployments"
 SPEC_HASH = f"{GROUP}/spec-hash"
+REGENERATE_ANNOTATION = f"{GROUP}/regenerate-credentials"  # "true": the operator accepts new credentials
 
 
 def crd() -> Manifest:
@@ -68,28 +71,48 @@ def ensure_crd(cluster: Cluster) -> None:
     cluster.wait_crd_established(want["metadata"]["name"], timeout=30)
 
 
-def read(cluster: Cluster, spec: Spec) -> Manifest | None:
+def read(cluster: Cluster, ref: CloudRef) -> Manifest | None:
     try:
-        return cluster.get(API_VERSION, KIND, spec.name, spec.namespace)
+        return cluster.get(API_VERSION, KIND, ref.name, ref.namespace)
     except ResourceNotFoundError:
         return None
 
 
+def list_all(cluster: Cluster) -> list[Manifest]:
+    """Every OpenStackDeployment in the cluster (one LIST), to find a cloud's other homes."""
+    return cluster.list(API_VERSION, KIND, label_selector="")
+
+
+def regenerate_allowed(live: Manifest | None) -> bool:
+    annotations = ((live or {}).get("metadata") or {}).get("annotations") or {}
+    return bool(annotations.get(REGENERATE_ANNOTATION) == "true")
+
+
+def clear_regenerate(cluster: Cluster, ref: CloudRef) -> None:
+    """The permission to regenerate is used once: remove it so a later loss stops the reconcile again."""
+    path = "/metadata/annotations/" + REGENERATE_ANNOTATION.replace("~", "~0").replace("/", "~1")
+    cluster.patch_json(API_VERSION, ObjectKey(GROUP, KIND, ref.namespace, ref.name), [{"op": "remove", "path": path}])
+
+
+def delete(cluster: Cluster, ref: CloudRef) -> None:
+    cluster.delete(API_VERSION, ObjectKey(GROUP, KIND, ref.namespace, ref.name))
+
+
 # -- credentials --------------------------------------------------------------------------
-def credentials_secret(spec: Spec) -> str:
-    return f"{spec.name}-credentials"
+def credentials_secret(ref: CloudRef) -> str:
+    return f"{ref.name}-credentials"
 
 
-def read_credentials(cluster: Cluster, spec: Spec) -> dict[str, str]:
-    live = cluster.get("v1", "Secret", credentials_secret(spec), spec.namespace)
+def read_credentials(cluster: Cluster, ref: CloudRef) -> dict[str, str]:
+    live = cluster.get("v1", "Secret", credentials_secret(ref), ref.namespace)
     data = (live or {}).get("data") or {}
     return {k: base64.b64decode(v).decode() for k, v in data.items()}
 
 
-def save_credentials(cluster: Cluster, spec: Spec, new: Mapping[str, str]) -> None:
+def save_credentials(cluster: Cluster, ref: CloudRef, new: Mapping[str, str]) -> None:
     """Add newly generated credentials; existing keys are never rewritten (apply owns only new keys)."""
     cluster.apply({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                   "metadata": {"name": credentials_secret(spec), "namespace": spec.namespace,
+                   "metadata": {"name": credentials_secret(ref), "namespace": ref.namespace,
                                 "labels": {MANAGED_BY_LABEL: FIELD_MANAGER},
                                 "annotations": {f"{GROUP}/note": "generated credentials; never stored in Git"}},
                    "data": {k: base64.b64encode(v.encode()).decode() for k, v in sorted(new.items())}},
@@ -105,19 +128,20 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _desired_cr(spec: Spec, document: Mapping[str, Any]) -> Manifest:
+def _desired_cr(spec: Spec, source: str, document: Mapping[str, Any]) -> Manifest:
     body: Manifest = {"apiVersion": API_VERSION, "kind": KIND,
             "metadata": {"name": spec.name, "namespace": spec.namespace,
                          "labels": {MANAGED_BY_LABEL: FIELD_MANAGER}},
             "spec": dict(document)}
-    body["metadata"]["annotations"] = {SPEC_HASH: canonical_hash(body["spec"])}
+    body["metadata"]["annotations"] = {SPEC_HASH: canonical_hash(body["spec"]), SOURCE_ANNOTATION: source}
     return body
 
 
-def _ensure_cr(cluster: Cluster, spec: Spec, live: Manifest | None) -> None:
-    want = _desired_cr(spec, spec_document(spec))
+def ensure_cr(cluster: Cluster, spec: Spec, source: str, live: Manifest | None) -> None:
+    """Create or update the resource when its spec summary or source changed (nothing otherwise)."""
+    want = _desired_cr(spec, source, spec_document(spec))
     have = ((live or {}).get("metadata") or {}).get("annotations") or {}
-    if live is None or have.get(SPEC_HASH) != want["metadata"]["annotations"][SPEC_HASH]:
+    if live is None or any(have.get(k) != v for k, v in want["metadata"]["annotations"].items()):
         cluster.apply(want)
 
 
@@ -135,11 +159,11 @@ def _condition(kind: str, ok: bool, reason: str, message: str, previous: list[Ma
     return {"type": kind, "status": status, "reason": reason, "message": message[:1024], "lastTransitionTime": since}
 
 
-def _write_status(cluster: Cluster, spec: Spec, live: Manifest | None, status: dict[str, Any]) -> None:
+def _write_status(cluster: Cluster, ref: CloudRef, live: Manifest | None, status: dict[str, Any]) -> None:
     old = (live or {}).get("status") or {}
     if _comparable(old) == _comparable(status):
         return
-    cluster.patch_status(API_VERSION, KIND, spec.name, spec.namespace, status)
+    cluster.patch_status(API_VERSION, KIND, ref.name, ref.namespace, status)
 
 
 def _comparable(status: Mapping[str, Any]) -> Any:
@@ -151,10 +175,12 @@ def _comparable(status: Mapping[str, Any]) -> Any:
     return out
 
 
-def record(cluster: Cluster, spec: Spec, commit: str, message: str, outcome: Outcome,
+def record(cluster: Cluster, spec: Spec, source: str, commit: str, message: str, outcome: Outcome,
            values: Mapping[str, Any], live: Manifest | None) -> None:
-    _ensure_cr(cluster, spec, live)
-    live = read(cluster, spec) if live is None else live
+    """The whole status after a reconcile that got as far as applying (also one on a stale commit)."""
+    ref = CloudRef(spec.name, spec.namespace)
+    ensure_cr(cluster, spec, source, live)
+    live = read(cluster, ref) if live is None else live
     previous = ((live or {}).get("status") or {})
     conditions = previous.get("conditions") or []
     services = {}
@@ -167,66 +193,76 @@ def record(cluster: Cluster, spec: Spec, commit: str, message: str, outcome: Out
     converged = outcome.converged
     status = {
         "observedCommit": commit, "observedCommitShort": commit[:12], "commitMessage": message[:200],
-        "release": spec.release, "lastAppliedCommit": commit if outcome.ok else previous.get("lastAppliedCommit", ""),
+        "release": spec.release,
+        "lastAppliedCommit": commit if outcome.applied else previous.get("lastAppliedCommit", ""),
         "state": "Ready" if converged else ("Progressing" if outcome.ok else "Failed"),
         "health": f"{healthy}/{len(services)}",
-        "services": services, "lastError": "" if outcome.ok else outcome.message[:2048],
+        "services": services, "lastError": "" if outcome.ok else logs.scrub(outcome.message)[:2048],
         "conditions": [
             _condition("Ready", converged,
                        "Converged" if converged else ("Progressing" if outcome.ok else outcome.reason),
                        f"{healthy}/{len(services)} services healthy" if outcome.ok else outcome.message, conditions),
-            _condition("Applied", outcome.ok, outcome.reason, outcome.message, conditions),
+            _condition("Applied", outcome.applied, "Applied" if outcome.applied else outcome.reason,
+                       outcome.message, conditions),
         ],
         "lastAppliedTime": _now() if outcome.changes.count(Action.CREATE, Action.UPDATE, Action.RECREATE, Action.PRUNE)
         else previous.get("lastAppliedTime", _now()),
     }
-    _write_status(cluster, spec, live, status)
+    _write_status(cluster, ref, live, status)
+    if not outcome.ok and _comparable(previous) != _comparable(status):
+        _event(cluster, ref, "Warning", outcome.reason, outcome.message)
 
 
-def record_failure(cluster: Cluster, spec: Spec, commit: str, outcome: Outcome) -> None:
-    """A failed reconcile keeps the last applied state and says why, in status and as an Event."""
-    live = read(cluster, spec)
+def record_failure(cluster: Cluster, ref: CloudRef, commit: str, outcome: Outcome) -> bool:
+    """A failed reconcile keeps the last applied state and says why, in status and as an Event.
+
+    Returns False when there is no resource to report on. A failure before any commit was
+    fetched keeps the commit last observed.
+    """
+    live = read(cluster, ref)
     if live is None:
-        return  # nothing applied yet; the error is in the logs, metrics and exit code
+        return False
     previous = live.get("status") or {}
+    commit = commit or previous.get("observedCommit", "")
     status = {**previous, "observedCommit": commit, "observedCommitShort": commit[:12], "state": "Failed",
-              "lastError": outcome.message[:2048]}
+              "lastError": logs.scrub(outcome.message)[:2048]}
     conditions = previous.get("conditions") or []
     status["conditions"] = [
         _condition("Ready", False, outcome.reason, outcome.message, conditions),
         _condition("Applied", False, outcome.reason, outcome.message, conditions),
     ]
-    _write_status(cluster, spec, live, status)
+    _write_status(cluster, ref, live, status)
     if _comparable(previous) != _comparable(status):
-        _event(cluster, spec, "Warning", outcome.reason, outcome.message)
+        _event(cluster, ref, "Warning", outcome.reason, outcome.message)
+    return True
 
 
 # -- events --------------------------------------------------------------------------------
-def emit_events(cluster: Cluster, spec: Spec, changes: ChangeSet) -> None:
+def emit_events(cluster: Cluster, ref: CloudRef, changes: ChangeSet) -> None:
     """One Event per service with changes, one per prune, one per failed object."""
     per_service: dict[str, list[str]] = {}
     for change in changes.changes:
-        if change.action in (Action.UNCHANGED, Action.KEEP):
+        if change.action in (Action.UNCHANGED, Action.KEEP, Action.FORGET):
             continue
         if change.error:
-            _event(cluster, spec, "Warning", "ApplyFailed", str(change))
+            _event(cluster, ref, "Warning", "ApplyFailed", str(change))
         elif change.action is Action.PRUNE:
-            _event(cluster, spec, "Normal", "Pruned", f"deleted {change.key} (removed from Git)")
+            _event(cluster, ref, "Normal", "Pruned", f"deleted {change.key} (removed from Git)")
         else:
             per_service.setdefault(change.service, []).append(f"{change.action.value} {change.key}")
     for service, lines in sorted(per_service.items()):
         text = f"{service}: {len(lines)} object(s) applied: " + ", ".join(lines[:10])
-        _event(cluster, spec, "Normal", "Applied", text + (" ..." if len(lines) > 10 else ""))
+        _event(cluster, ref, "Normal", "Applied", text + (" ..." if len(lines) > 10 else ""))
 
 
-def _event(cluster: Cluster, spec: Spec, kind: str, reason: str, note: str) -> None:
+def _event(cluster: Cluster, ref: CloudRef, kind: str, reason: str, note: str) -> None:
     now = dt.datetime.now(dt.UTC)
     event = {"apiVersion": "events.k8s.io/v1", "kind": "Event",
-             "metadata": {"name": f"{spec.name}.{now.strftime('%Y%m%d%H%M%S')}{now.microsecond:06d}",
-                          "namespace": spec.namespace},
+             "metadata": {"name": f"{ref.name}.{now.strftime('%Y%m%d%H%M%S')}{now.microsecond:06d}",
+                          "namespace": ref.namespace},
              "eventTime": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "type": kind, "reason": reason,
-             "action": "Reconcile", "note": note[:1024], "reportingController": f"{GROUP}/reconciler",
+             "action": "Reconcile", "note": logs.scrub(note)[:1024], "reportingController": f"{GROUP}/reconciler",
              "reportingInstance": FIELD_MANAGER,
-             "regarding": {"apiVersion": API_VERSION, "kind": KIND, "name": spec.name, "namespace": spec.namespace}}
+             "regarding": {"apiVersion": API_VERSION, "kind": KIND, "name": ref.name, "namespace": ref.namespace}}
     with contextlib.suppress(ApiError):  # best effort: the namespace may not exist on a first failure
         cluster.create_event(event)

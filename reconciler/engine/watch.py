@@ -33,6 +33,9 @@ def drifted(event_type: str, obj: dict[str, Any], inventory: Inventory) -> str |
         return f"{key} was deleted"
     if objects.applied_hash(obj) != entry.applied_hash:
         return f"{key}: applied content changed"
+    manual = objects.manual_managers(obj)
+    if manual:
+        return f"{key}: edited by hand ({', '.join(manual)})"
     if objects.owned_fields_hash(obj) != entry.fields_hash:
         return f"{key}: fields we own were changed by {', '.join(objects.other_managers(obj)) or 'someone'}"
     return None

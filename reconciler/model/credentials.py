@@ -42,3 +42,20 @@ def complete(
             result[name] = token(TOKEN_BYTES)
             generated.append(name)
     return dict(sorted(result.items())), tuple(generated)
+
+
+def lost_credentials(
+    existing: Mapping[str, str], needed: Iterable[str], known: frozenset[str] | None, cloud_exists: bool
+) -> tuple[str, ...]:
+    """Needed credentials that the cloud had and the stored set no longer has. Pure.
+
+    Generating a new value for one of these would lock its service out of its database, so the
+    reconcile stops instead. `known` is the recorded set of generated names (None before the
+    first record: then only a wholly missing store counts as lost).
+    """
+    if not cloud_exists:
+        return ()
+    missing = {name for name in needed if not existing.get(name)}
+    if known is None:
+        return tuple(sorted(missing)) if not existing else ()
+    return tuple(sorted(missing & known))

@@ -26,10 +26,13 @@ class Action(StrEnum):
     RECREATE = "recreate"
     UNCHANGED = "unchanged"
     PRUNE = "prune"
-    KEEP = "keep"  # left the render but protected (prune disabled or no longer ours)
+    KEEP = "keep"  # left the render but protected (annotated prune: disabled)
+    FORGET = "forget"  # in the inventory, but gone from the cluster or no longer ours: only the record goes
 
 
 WRITES = frozenset({Action.CREATE, Action.UPDATE, Action.RECREATE, Action.PRUNE})
+WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
+DEFAULT_MAX_PRUNE_FRACTION = 0.25
 
 
 @dataclass(frozen=True)
@@ -51,8 +54,9 @@ class Step:
     action: Action
     service: str
     reason: str
-    manifest: Manifest | None  # desired object (None for prune/keep)
+    manifest: Manifest | None  # desired object (None for prune/keep/forget)
     drift: bool = False
+    takeover: tuple[str, ...] = ()  # hand-edit managers whose fields we take back before applying
 
     def __str__(self) -> str:
         return f"{self.action.value} {self.key} ({self.reason})"
@@ -76,35 +80,87 @@ class Plan:
         return out
 
 
-class EmptyRenderRefused(Exception):
-    """The render came out empty while we own objects: never prune a whole cloud by accident."""
+class PruneRefused(Exception):
+    """The render would delete more of a cloud than the spec says to switch off; nothing is done."""
+
+
+@dataclass(frozen=True)
+class PruneGuard:
+    """How much a render may prune of services the spec still switches on.
+
+    Objects of a service the spec switches off go without limit: that is the explicit way to
+    remove them. Of the services still on, a render may neither remove every workload of one of
+    them nor more than ``max_fraction`` of the whole inventory: both look like a broken chart or
+    a bad commit (every template deleted), and on a cloud they mean deleted databases.
+    """
+
+    switched_on: frozenset[str]
+    max_fraction: float = DEFAULT_MAX_PRUNE_FRACTION
 
 
 def plan(desired: Sequence[Desired], live: Mapping[ObjectKey, Manifest], inventory: Inventory,
-         service_order: Sequence[str]) -> Plan:
-    """Decide, per object, what the executor must do; apply order first, prunes in reverse order."""
+         service_order: Sequence[str], guard: PruneGuard | None = None) -> Plan:
+    """Decide, per object, what the executor must do; apply order first, prunes in reverse order.
+
+    Raises PruneRefused when the prunes pass the guard's bounds (or the render is empty).
+    """
     if not desired and len(inventory):
-        raise EmptyRenderRefused(
+        raise PruneRefused(
             f"the render is empty but {len(inventory)} objects are applied; refusing to prune everything")
     steps = [_decide(d, live.get(d.key), inventory) for d in desired]
     steps.sort(key=lambda s: sort_key(s.key, s.service, service_order))
     wanted = {d.key for d in desired}
-    gone = [k for k in inventory if k not in wanted]
-    prunes = [p for p in (_decide_prune(k, live.get(k), inventory) for k in gone) if p is not None]
-    prunes.sort(key=lambda s: sort_key(s.key, s.service, service_order), reverse=True)
-    return Plan(tuple(steps + prunes))
+    gone = [_decide_gone(k, live.get(k), inventory) for k in inventory if k not in wanted]
+    gone.sort(key=lambda s: sort_key(s.key, s.service, service_order), reverse=True)
+    if guard is not None:
+        check_prunes([s for s in gone if s.action is Action.PRUNE], inventory, guard)
+    return Plan(tuple(steps + gone))
+
+
+def check_prunes(prunes: Sequence[Step], inventory: Inventory, guard: PruneGuard) -> None:
+    """Raise PruneRefused, naming each service, when the prunes pass the guard's bounds."""
+    unexpected = [s for s in prunes if s.service in guard.switched_on]
+    if not unexpected:
+        return
+    reasons = []
+    pruned = {s.key for s in unexpected}
+    for service in sorted({s.service for s in unexpected}):
+        workloads = [k for k, e in inventory.entries.items() if e.service == service and k.kind in WORKLOAD_KINDS]
+        if workloads and all(k in pruned for k in workloads):
+            reasons.append(f"every workload of {service} ({len(workloads)}: "
+                           f"{', '.join(str(k) for k in sorted(workloads)[:3])}{' ...' if len(workloads) > 3 else ''})")
+    bound = guard.max_fraction * len(inventory)
+    if len(unexpected) > bound:
+        reasons.append(f"{len(unexpected)} of {len(inventory)} applied objects "
+                       f"({100 * len(unexpected) / len(inventory):.0f}%, the bound is {100 * guard.max_fraction:.0f}%)")
+    if reasons:
+        services = ", ".join(sorted({s.service for s in unexpected}))
+        raise PruneRefused(
+            f"the render would delete {' and '.join(reasons)} although the spec still switches on {services}; "
+            "nothing was applied. Switch a service off in the spec to remove it, or fix the charts")
 
 
 def _decide(d: Desired, live: Manifest | None, inventory: Inventory) -> Step:
-    if live is None:
-        return Step(d.key, Action.CREATE, d.service, "not in the cluster", d.manifest)
     entry = inventory.get(d.key)
+    if live is None:
+        if entry is not None and entry.applied_hash:
+            return Step(d.key, Action.CREATE, d.service, "deleted outside Git; re-creating", d.manifest, drift=True)
+        return Step(d.key, Action.CREATE, d.service, "not in the cluster", d.manifest)
     if objects.applied_hash(live) != d.hash:
+        edited = entry is not None and entry.applied_hash == d.hash  # we applied this content; someone changed it
+        why = "its applied content was edited outside Git" if edited else "changed in Git"
         if d.key.kind in IMMUTABLE_SPEC_KINDS:
-            return Step(d.key, Action.RECREATE, d.service, "changed; its spec is immutable", d.manifest)
-        return Step(d.key, Action.UPDATE, d.service, "changed in Git", d.manifest)
+            return Step(d.key, Action.RECREATE, d.service, f"{why}; its spec is immutable", d.manifest, drift=edited)
+        return Step(d.key, Action.UPDATE, d.service, why, d.manifest, drift=edited)
     if entry is None:
         return Step(d.key, Action.UPDATE, d.service, "not in the inventory (adopting)", d.manifest)
+    manual = objects.manual_managers(live)
+    if manual:
+        return Step(d.key, Action.UPDATE, d.service, f"drift: edited by hand ({', '.join(manual)}); taking it back",
+                    d.manifest, drift=True, takeover=tuple(manual))
+    if entry.applied_hash != d.hash or not entry.fields_hash:
+        return Step(d.key, Action.UPDATE, d.service, "inventory record is stale (an apply was interrupted)",
+                    d.manifest)
     if objects.owned_fields_hash(live) != entry.fields_hash:
         others = ", ".join(objects.other_managers(live)) or "unknown"
         return Step(d.key, Action.UPDATE, d.service, f"drift: fields we own were changed (managers: {others})",
@@ -112,13 +168,14 @@ def _decide(d: Desired, live: Manifest | None, inventory: Inventory) -> Step:
     return Step(d.key, Action.UNCHANGED, d.service, "unchanged", d.manifest)
 
 
-def _decide_prune(key: ObjectKey, live: Manifest | None, inventory: Inventory) -> Step | None:
+def _decide_gone(key: ObjectKey, live: Manifest | None, inventory: Inventory) -> Step:
+    """An inventory object the render no longer has: prune it, keep it, or just forget the record."""
     entry = inventory.get(key)
     service = entry.service if entry else ""
     if live is None:
-        return None  # already gone; the executor drops it from the inventory
+        return Step(key, Action.FORGET, service, "already gone from the cluster", None)
     if objects.labels_of(live).get(objects.MANAGED_BY_LABEL) != objects.FIELD_MANAGER:
-        return Step(key, Action.KEEP, service, "no longer carries our ownership label", None)
+        return Step(key, Action.FORGET, service, "no longer carries our ownership label", None)
     if objects.annotations_of(live).get(objects.PRUNE_ANNOTATION) == "disabled":
         return Step(key, Action.KEEP, service, f"annotated {objects.PRUNE_ANNOTATION}=disabled", None)
     return Step(key, Action.PRUNE, service, "removed from Git", None)

@@ -45,6 +45,17 @@ class Inventory:
         rows = json.loads(text)
         return cls({ObjectKey.from_json(k): Entry(*v) for k, v in rows.items()})
 
+    def with_pending(self, pending: Mapping[ObjectKey, tuple[str, str]]) -> Inventory:
+        """Entries for objects about to be created (service, apiVersion), with empty hashes.
+
+        Saved before the first write, so a process killed mid-apply leaves no object that the
+        inventory does not name; the empty hashes make the next plan re-apply it, not call it drift.
+        """
+        entries = dict(self.entries)
+        for key, (service, api_version) in pending.items():
+            entries.setdefault(key, Entry(service, "", "", api_version))
+        return Inventory(entries)
+
     def updated(self, changes: Mapping[ObjectKey, Entry | None]) -> Inventory:
         """A new inventory with entries set (Entry) or removed (None)."""
         entries = dict(self.entries)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from reconciler.model import complete, needed_credentials
-from reconciler.model.credentials import TOKEN_BYTES
+from reconciler.model.credentials import TOKEN_BYTES, lost_credentials
 
 from .model_support import spec
 
@@ -88,3 +88,19 @@ def test_complete_does_not_mutate_its_input() -> None:
     existing = {"a": "1"}
     complete(existing, ["a", "b"], CountingToken())
     assert existing == {"a": "1"}
+
+
+@pytest.mark.parametrize(
+    ("case", "existing", "known", "cloud_exists", "lost"),
+    [
+        ("first-install", {}, None, False, ()),
+        ("secret-deleted", {}, frozenset({"a", "b"}), True, ("a", "b")),
+        ("secret-deleted-before-names-were-recorded", {}, None, True, ("a", "b", "c")),
+        ("one-key-removed", {"a": "x", "c": "z"}, frozenset({"a", "b", "c"}), True, ("b",)),
+        ("new-service-needs-a-new-one", {"a": "x", "b": "y"}, frozenset({"a", "b"}), True, ()),
+        ("partial-store-before-names-were-recorded", {"a": "x"}, None, True, ()),
+    ],
+)
+def test_lost_credentials(case: str, existing: dict[str, str], known: frozenset[str] | None, cloud_exists: bool,
+                          lost: tuple[str, ...]) -> None:
+    assert lost_credentials(existing, ("a", "b", "c"), known, cloud_exists) == lost

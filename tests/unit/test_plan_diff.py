@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from reconciler.plan import objects
-from reconciler.plan.diff import Action, Desired, EmptyRenderRefused, plan
+from reconciler.plan.diff import Action, Desired, PruneGuard, PruneRefused, plan
 from reconciler.plan.inventory import Entry, Inventory
 from reconciler.plan.objects import ObjectKey
 
@@ -60,8 +60,11 @@ def test_decisions(case: str, action: Action, drift: bool) -> None:
     old = cm("keystone-etc", {"a": "0"})
     live: dict[ObjectKey, Any] = {}
     inventory = Inventory({ObjectKey.of(want): entry(want)})
-    if case == "changed-in-git":
+    if case == "missing-live":
+        inventory = Inventory()
+    elif case == "changed-in-git":
         live = {ObjectKey.of(old): live_of(old)}
+        inventory = Inventory({ObjectKey.of(old): entry(old)})
     elif case == "unchanged":
         live = {ObjectKey.of(want): live_of(want)}
     elif case == "drift-fields-taken":
@@ -100,20 +103,22 @@ def test_prune_only_ours_and_not_protected_in_reverse_order() -> None:
     result = plan([desired(keep)], live, inv, ORDER)
     prunes = [s.key.name for s in result.of(Action.PRUNE)]
     assert prunes == ["gone-nova", "gone-ks"]  # nova after keystone in apply order: deleted first
-    assert {s.key.name for s in result.of(Action.KEEP)} == {"protected", "foreign"}
+    assert {s.key.name for s in result.of(Action.KEEP)} == {"protected"}
+    assert {s.key.name for s in result.of(Action.FORGET)} == {"foreign"}  # no longer ours: only the record goes
 
 
-def test_already_deleted_object_is_not_pruned_again() -> None:
+def test_already_deleted_object_is_forgotten_not_pruned_again() -> None:
     gone = cm("gone", {"a": "1"})
     keep = cm("kept", {"a": "1"})
     inv = Inventory({ObjectKey.of(gone): entry(gone), ObjectKey.of(keep): entry(keep)})
     result = plan([desired(keep)], {ObjectKey.of(keep): live_of(keep)}, inv, ORDER)
     assert result.of(Action.PRUNE) == []
+    assert [s.key.name for s in result.of(Action.FORGET)] == ["gone"]
 
 
 def test_empty_render_is_refused_when_we_own_objects() -> None:
     obj = cm("x", {"a": "1"})
-    with pytest.raises(EmptyRenderRefused):
+    with pytest.raises(PruneRefused):
         plan([], {}, Inventory({ObjectKey.of(obj): entry(obj)}), ORDER)
     assert plan([], {}, Inventory(), ORDER).steps == ()
 
@@ -137,3 +142,107 @@ def test_inventory_round_trip() -> None:
     inv = Inventory({ObjectKey.of(obj): entry(obj)})
     assert Inventory.from_json(inv.to_json()) == inv
     assert len(inv.updated({ObjectKey.of(obj): None})) == 0
+
+
+def manual_edit(obj: dict[str, Any], manager: str, fields: dict[str, Any]) -> dict[str, Any]:
+    out = live_of(obj)
+    out["metadata"]["managedFields"].append({"manager": manager, "operation": "Update", "fieldsV1": fields})
+    return out
+
+
+@pytest.mark.parametrize(
+    ("case", "action", "drift", "takeover"),
+    [
+        ("deleted-by-hand", Action.CREATE, True, ()),
+        ("new-object", Action.CREATE, False, ()),
+        ("key-added-by-kubectl-edit", Action.UPDATE, True, ("kubectl-edit",)),
+        ("annotated-by-kubectl", Action.UPDATE, True, ("kubectl-annotate",)),
+        ("rollout-restart-is-left-alone", Action.UNCHANGED, False, ()),
+        ("controller-update-is-not-drift", Action.UNCHANGED, False, ()),
+        ("replicas-by-kubectl-edit-left-to-scaler", Action.UNCHANGED, False, ()),
+        ("pending-inventory-entry", Action.UPDATE, False, ()),
+        ("stale-inventory-hash", Action.UPDATE, False, ()),
+        ("hash-annotation-edited", Action.UPDATE, True, ()),
+    ],
+)
+def test_drift_decisions(case: str, action: Action, drift: bool, takeover: tuple[str, ...]) -> None:
+    want = cm("keystone-etc", {"a": "1"})
+    key = ObjectKey.of(want)
+    inventory = Inventory({key: entry(want)})
+    live: dict[ObjectKey, Any] = {key: live_of(want)}
+    if case == "deleted-by-hand":
+        live = {}
+    elif case == "new-object":
+        live, inventory = {}, Inventory()
+    elif case == "key-added-by-kubectl-edit":
+        live[key] = manual_edit(want, "kubectl-edit", {"f:data": {"f:extra": {}}})
+    elif case == "annotated-by-kubectl":
+        live[key] = manual_edit(want, "kubectl-annotate", {"f:metadata": {"f:annotations": {"f:x": {}}}})
+    elif case == "rollout-restart-is-left-alone":
+        live[key] = manual_edit(want, "kubectl-rollout", {"f:spec": {"f:template": {}}})
+    elif case == "controller-update-is-not-drift":
+        live[key] = manual_edit(want, "kube-controller-manager", {"f:metadata": {"f:annotations": {}}})
+    elif case == "replicas-by-kubectl-edit-left-to-scaler":
+        live[key] = manual_edit(want, "kubectl-edit", {"f:spec": {"f:replicas": {}}})
+    elif case == "pending-inventory-entry":
+        inventory = Inventory({key: objects_entry_pending()})
+    elif case == "stale-inventory-hash":
+        inventory = Inventory({key: entry(cm("keystone-etc", {"a": "0"}))})
+    elif case == "hash-annotation-edited":
+        edited = live_of(want)
+        edited["metadata"]["annotations"] = {objects.HASH_ANNOTATION: "edited"}
+        live[key] = edited
+    (step,) = plan([desired(want)], live, inventory, ORDER).steps
+    assert (step.action, step.drift, step.takeover) == (action, drift, takeover), step.reason
+
+
+def objects_entry_pending() -> Entry:
+    return Inventory().with_pending({ObjectKey("", "ConfigMap", "openstack", "keystone-etc"): ("keystone", "v1")}
+                                    ).entries[ObjectKey("", "ConfigMap", "openstack", "keystone-etc")]
+
+
+def test_taken_fields_move_to_our_apply_entry_but_replicas_stay() -> None:
+    obj = cm("keystone-etc", {"a": "1"})
+    live = manual_edit(obj, "kubectl-edit", {"f:data": {"f:extra": {}}, "f:spec": {"f:replicas": {}}})
+    taken = objects.taken_managed_fields(live, ["kubectl-edit"])
+    ours = next(e for e in taken if e["manager"] == objects.FIELD_MANAGER)
+    assert ours["fieldsV1"] == {"f:data": {"f:a": {}, "f:extra": {}}}
+    assert [e["fieldsV1"] for e in taken if e["manager"] == "kubectl-edit"] == [{"f:spec": {"f:replicas": {}}}]
+
+
+def workload(name: str, service: str, kind: str = "Deployment") -> dict[str, Any]:
+    raw = {"apiVersion": "apps/v1", "kind": kind, "metadata": {"name": name, "namespace": "openstack"}}
+    return objects.stamp(raw, "cloud", service)
+
+
+def cloud_inventory() -> tuple[list[dict[str, Any]], Inventory]:
+    objs = [workload("nova-api", "nova"), workload("nova-conductor", "nova"),
+            workload("keystone-api", "keystone"), cm("keystone-etc", {"a": "1"}),
+            *(cm(f"nova-cm-{i}", {"a": "1"}, service="nova") for i in range(6))]
+    return objs, Inventory({ObjectKey.of(o): entry(o, objects.labels_of(o)[objects.SERVICE_LABEL]) for o in objs})
+
+
+@pytest.mark.parametrize(
+    ("case", "kept", "switched_on", "refused"),
+    [
+        ("service-switched-off-prunes-freely", lambda o: "nova" not in o["metadata"]["name"],
+         {"keystone"}, ""),
+        ("every-workload-of-an-enabled-service", lambda o: o["kind"] != "Deployment" or "keystone" in
+         o["metadata"]["name"], {"keystone", "nova"}, "every workload of nova"),
+        ("more-than-the-fraction", lambda o: not o["metadata"]["name"].startswith("nova-cm-"),
+         {"keystone", "nova"}, "6 of 10 applied objects"),
+        ("a-few-objects-of-an-enabled-service", lambda o: o["metadata"]["name"] != "nova-cm-0",
+         {"keystone", "nova"}, ""),
+        ("one-of-two-workloads", lambda o: o["metadata"]["name"] != "nova-api", {"keystone", "nova"}, ""),
+    ],
+)
+def test_prune_guard(case: str, kept: Any, switched_on: set[str], refused: str) -> None:
+    objs, inventory = cloud_inventory()
+    wanted = [desired(o, objects.labels_of(o)[objects.SERVICE_LABEL]) for o in objs if kept(o)]
+    live = {ObjectKey.of(o): live_of(o) for o in objs}
+    guard = PruneGuard(frozenset(switched_on), max_fraction=0.25)
+    if refused:
+        with pytest.raises(PruneRefused, match=refused):
+            plan(wanted, live, inventory, ORDER, guard)
+    else:
+        assert plan(wanted, live, inventory, ORDER, guard).of(Action.PRUNE)
