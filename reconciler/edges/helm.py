@@ -1,6 +1,14 @@
 """The Helm edge: ``helm template`` of one chart with our values, cached by (chart digest, values hash).
 
 Values go to Helm on stdin, never to a file, because they hold generated credentials.
+
+Helm needs a directory of its own: its cache/config/data homes (only `--repo` charts put anything there:
+the downloaded chart archive) and, for the length of one `helm template`, a copy of a directory chart
+with its file:// dependencies vendored into charts/ (Helm reads no file:// dependency by itself). Copies
+are removed after each render, so the directory does not grow with every chart change a long-running
+process sees. Unless the caller passes a directory, `Helm` makes a temporary one and removes it on
+`close()`, when the object is garbage-collected, or at interpreter exit, whichever comes first; so a
+process that never calls close() (a CLI command, a SIGTERM handled as a normal exit) leaves nothing.
 """
 
 from __future__ import annotations
@@ -12,11 +20,13 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 import yaml
 
@@ -67,26 +77,54 @@ def _file_dependencies(chart_dir: Path) -> list[Path]:
 
 
 class Helm:
-    """Renders charts with a real Helm binary; thread-safe; keeps the last renders in memory."""
+    """Renders charts with a real Helm binary; thread-safe; keeps the last renders in memory.
+
+    `workdir` given: it stays the caller's, untouched by close(). Not given: a private temporary
+    directory that close() (or `with Helm(...) as helm:`) removes; see the module docstring.
+    """
 
     def __init__(self, binary: str, workdir: Path | None = None, timeout: float = 90.0, cache_size: int = 256) -> None:
         self.binary = binary
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="openstack-gitops-helm-"))
+        # The finalizer holds only the path (not self), so it also fires on garbage collection and at exit.
+        self._remove_workdir = (weakref.finalize(self, shutil.rmtree, str(self.workdir), ignore_errors=True)
+                                if workdir is None else None)
+        self._closed = False
         self.timeout = timeout
         self._cache: OrderedDict[str, str] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
-        self._staged: dict[str, Path] = {}
         self.renders = 0  # how many times Helm actually ran (cache misses)
         self._env = {**os.environ, "HELM_CACHE_HOME": str(self.workdir / "cache"),
                      "HELM_CONFIG_HOME": str(self.workdir / "config"),
                      "HELM_DATA_HOME": str(self.workdir / "data")}
+
+    def close(self) -> None:
+        """Remove the temporary workdir this object created (idempotent); call it after the last render.
+
+        Later renders raise HelmError rather than silently re-creating files nobody would remove."""
+        self._closed = True
+        if self._remove_workdir is not None:
+            self._remove_workdir()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
 
     def version(self) -> str:
         return self._run(["version", "--short"], chart="*").strip()
 
     def render(self, release: str, chart: ChartRef, namespace: str, values: Mapping[str, Any],
                kube_version: str, api_versions: Sequence[str] = ()) -> str:
+        if self._closed:
+            raise HelmError(chart.name, "this Helm was closed")
         values_json = json.dumps(values, sort_keys=True, separators=(",", ":"))
         if chart.source == "directory":
             digest = directory_digest(Path(chart.location))
@@ -98,11 +136,16 @@ class Helm:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-        args = ["template", release, *self._chart_args(chart, digest), "--namespace", namespace,
-                "--kube-version", kube_version, "--include-crds", "--values", "-"]
-        for api_version in api_versions:
-            args += ["--api-versions", api_version]
-        out = self._run(args, chart=chart.name, stdin=values_json)
+        staged = self._stage(chart) if chart.source == "directory" else None
+        try:
+            args = ["template", release, *self._chart_args(chart, staged), "--namespace", namespace,
+                    "--kube-version", kube_version, "--include-crds", "--values", "-"]
+            for api_version in api_versions:
+                args += ["--api-versions", api_version]
+            out = self._run(args, chart=chart.name, stdin=values_json)
+        finally:
+            if staged is not None:
+                shutil.rmtree(staged.parent, ignore_errors=True)
         with self._lock:
             self.renders += 1
             self._cache[key] = out
@@ -110,9 +153,9 @@ class Helm:
                 self._cache.popitem(last=False)
         return out
 
-    def _chart_args(self, chart: ChartRef, digest: str) -> list[str]:
-        if chart.source == "directory":
-            return [str(self._stage(chart, digest))]
+    def _chart_args(self, chart: ChartRef, staged: Path | None) -> list[str]:
+        if staged is not None:
+            return [str(staged)]
         if chart.source == "helm":
             return [chart.name, "--repo", chart.location, *(["--version", chart.version] if chart.version else [])]
         if chart.source == "oci":
@@ -120,29 +163,29 @@ class Helm:
             return [ref, *(["--version", chart.version] if chart.version else [])]
         raise HelmError(chart.name, f"unknown chart source {chart.source!r}")
 
-    def _stage(self, chart: ChartRef, digest: str) -> Path:
-        """Copy a directory chart once per digest and vendor its file:// dependencies."""
-        with self._lock:
-            if digest in self._staged:
-                return self._staged[digest]
+    def _stage(self, chart: ChartRef) -> Path:
+        """Copy a directory chart, with its file:// dependencies vendored, into a directory of this render's
+        own (so parallel renders never share one); the caller removes its parent after Helm ran."""
         source = Path(chart.location)
         if not (source / "Chart.yaml").exists():
             raise HelmError(chart.name, f"{source}/Chart.yaml not found")
-        target = self.workdir / "staged" / digest[:16] / source.name
-        if not target.exists():
-            tmp = target.with_name(source.name + ".tmp")
-            shutil.rmtree(tmp, ignore_errors=True)
-            shutil.copytree(source, tmp, ignore=shutil.ignore_patterns("charts", "Chart.lock"))
-            charts_dir = tmp / "charts"
+        staging = self.workdir / "staged"
+        staging.mkdir(parents=True, exist_ok=True)
+        target = Path(tempfile.mkdtemp(dir=staging)) / source.name
+        try:
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("charts", "Chart.lock"))
+            charts_dir = target / "charts"
             charts_dir.mkdir(exist_ok=True)
             for dep in _file_dependencies(source):
                 shutil.copytree(dep, charts_dir / dep.name)
-            tmp.rename(target)
-        with self._lock:
-            self._staged[digest] = target
+        except BaseException:
+            shutil.rmtree(target.parent, ignore_errors=True)
+            raise
         return target
 
     def _run(self, args: list[str], chart: str, stdin: str | None = None) -> str:
+        if self._closed:
+            raise HelmError(chart, "this Helm was closed")
         try:
             proc = subprocess.run([self.binary, *args], input=stdin, capture_output=True, text=True,
                                   timeout=self.timeout, env=self._env, check=False)

@@ -1,9 +1,12 @@
-"""GitSource against real repositories: by path and over git daemon, plus the ways a fetch can fail."""
+"""GitSource against real repositories: by path, over git daemon and over authenticated smart HTTP, plus the
+ways a fetch can fail."""
 
 from __future__ import annotations
 
 import http.server
+import os
 import socket
+import stat
 import subprocess
 import threading
 import time
@@ -15,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.edges.git import Checkout, GitFetchError, GitSource, classify, redact
-from testbed.gitserver import GitServer
+from reconciler.edges.git import Checkout, GitFetchError, GitSource, classify, redact, split_credentials
+from testbed.gitserver import GitServer, SmartHTTPServer
 
 HERMETIC_ENV = {
     "GIT_AUTHOR_NAME": "Test Author",
@@ -319,6 +322,19 @@ def test_redact(text: str, expected: str) -> None:
     assert redact(text) == expected
 
 
+@pytest.mark.parametrize(("url", "remote", "credentials"), [
+    ("https://deploy:t%2Fk%40n@git.example.com/r.git", "https://git.example.com/r.git", ("deploy", "t/k@n")),
+    ("HTTP://ghp_token@[::1]:8443/r.git", "http://[::1]:8443/r.git", ("ghp_token", "")),
+    ("https://git.example.com/r.git", "https://git.example.com/r.git", None),
+    ("ssh://git@git.example.com/r.git", "ssh://git@git.example.com/r.git", None),  # an account, not a secret
+    ("ssh://git:unused@git.example.com:22/r.git", "ssh://git@git.example.com:22/r.git", None),
+    ("git@git.example.com:r.git", "git@git.example.com:r.git", None),
+    ("/srv/git/r.git", "/srv/git/r.git", None),
+])
+def test_split_credentials(url: str, remote: str, credentials: tuple[str, str] | None) -> None:
+    assert split_credentials(url) == (remote, credentials)
+
+
 @pytest.mark.parametrize(("stderr", "reason"), [
     ("fatal: couldn't find remote ref refs/heads/main", "BranchMissing"),
     ("fatal: could not read Username for 'https://h': terminal prompts disabled", "AuthFailed"),
@@ -332,3 +348,115 @@ def test_redact(text: str, expected: str) -> None:
 ])
 def test_classify(stderr: str, reason: str) -> None:
     assert classify(stderr) == reason
+
+
+PRIVATE_USER = "deploy-bot-7c1e"
+PRIVATE_PASSWORD = "tok3n/P@ss:9d2b"  # needs percent-encoding in a URL, so decoding is exercised too
+LEAKS = (PRIVATE_PASSWORD.encode(), b"tok3n%2FP%40ss%3A9d2b", b"tok3n", PRIVATE_USER.encode())
+
+
+@dataclass
+class Private:
+    """A private repository over smart HTTP (Basic auth) and every process argv seen while it was fetched."""
+
+    server: SmartHTTPServer
+    upstream: Upstream
+    argv_leaks: list[str]
+
+    def url(self, password: str = PRIVATE_PASSWORD) -> str:
+        return self.server.url("config.git", PRIVATE_USER, password)
+
+
+def argv_holding(secret: bytes) -> list[str]:
+    """The command lines of running processes that hold `secret` (argv is world-readable, unlike environ)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes()
+        except OSError:
+            continue
+        if secret in argv:
+            found.append(argv.replace(b"\0", b" ").decode(errors="replace"))
+    return found
+
+
+@pytest.fixture
+def private(tmp_path: Path) -> Iterator[Private]:
+    leaks: list[str] = []
+    root = tmp_path / "served"
+    root.mkdir()
+    bare = root / "config.git"
+    git(root, "init", "-q", "--bare", "-b", "main", str(bare))
+    work = tmp_path / "work"
+    git(tmp_path, "init", "-q", "-b", "main", str(work))
+    git(work, "remote", "add", "origin", str(bare))
+    with SmartHTTPServer(root, PRIVATE_USER, PRIVATE_PASSWORD,
+                         on_request=lambda: leaks.extend(argv_holding(b"tok3n"))) as server:
+        yield Private(server, Upstream(bare, work, server.url("config.git")), leaks)
+
+
+def files_holding(directory: Path, needles: tuple[bytes, ...]) -> list[str]:
+    """Every file under `directory` (.git included) whose bytes contain one of `needles`."""
+    return [f"{path}: {needle!r}" for path in sorted(directory.rglob("*")) if path.is_file()
+            for needle in needles if needle in path.read_bytes()]
+
+
+def test_url_credentials_fetch_a_private_repo_and_never_touch_disk(private: Private, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The password authenticates each fetch but lives only in memory and in git's environment."""
+    store = tmp_path / "credential-store"  # a user's helper that would persist what git hands it
+    gitconfig = tmp_path / "gitconfig"
+    gitconfig.write_text(f"[credential]\n\thelper = store --file {store}\n")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(gitconfig))
+    private.upstream.commit({"spec.yaml": "replicas: 1\n"}, "first")
+    private.upstream.push()
+    source = GitSource(private.url(), "main", tmp_path / "checkout", timeout=20)
+
+    assert tree(source.fetch()) == {"spec.yaml": "replicas: 1\n"}
+    head = private.upstream.commit({"spec.yaml": "replicas: 2\n"}, "second")
+    private.upstream.push()
+    checkout = source.fetch()
+
+    assert (checkout.commit, tree(checkout)) == (head, {"spec.yaml": "replicas: 2\n"})
+    assert private.server.authorised > 0
+    assert files_holding(tmp_path / "checkout", LEAKS) == []
+    assert git(checkout.path, "config", "--get", "remote.origin.url") == private.server.url("config.git")
+    assert stat.S_IMODE((checkout.path / ".git").stat().st_mode) == 0o700
+    assert not store.exists()
+    assert private.argv_leaks == []
+
+
+def test_credentials_written_by_an_older_version_are_removed(private: Private, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A work dir whose origin still holds the token (and a world-readable .git) is repaired by the next fetch."""
+    store = tmp_path / "credential-store"  # a helper the operator passes through the environment
+    monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
+    monkeypatch.setenv("GIT_CONFIG_KEY_0", "credential.helper")
+    monkeypatch.setenv("GIT_CONFIG_VALUE_0", f"store --file {store}")
+    head = private.upstream.commit({"spec.yaml": "v: 1\n"}, "only")
+    private.upstream.push()
+    workdir = tmp_path / "checkout"
+    git(tmp_path, "init", "-q", str(workdir))
+    git(workdir, "remote", "add", "origin", private.url())
+    os.chmod(workdir / ".git", 0o755)
+
+    assert GitSource(private.url(), "main", workdir, timeout=20).fetch().commit == head
+    assert files_holding(workdir, LEAKS) == []
+    assert stat.S_IMODE((workdir / ".git").stat().st_mode) == 0o700
+    assert not store.exists()
+
+
+def test_wrong_password_is_auth_failed_without_the_password(private: Private, tmp_path: Path) -> None:
+    private.upstream.commit({"spec.yaml": "v: 1\n"}, "only")
+    private.upstream.push()
+    wrong = "wr0ng/P@ss:9d2b"
+    with pytest.raises(GitFetchError) as caught:
+        GitSource(private.url(wrong), "main", tmp_path / "checkout", timeout=20).fetch()
+
+    text = "".join(traceback.format_exception(caught.value)) + repr(caught.value)
+    assert caught.value.reason == "AuthFailed", text
+    assert private.server.refused > 0
+    for secret in ("wr0ng", PRIVATE_USER):
+        assert secret not in text
+    assert f"http://***@127.0.0.1:{private.server.port}/config.git" in str(caught.value)
+    assert files_holding(tmp_path / "checkout", (b"wr0ng", PRIVATE_USER.encode())) == []
