@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -62,7 +64,9 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reconcile", help="make the cluster equal to the branch (loop, or --once)")
     _cluster_args(p)
-    p.add_argument("--repo", required=True, help="config repo URL or path")
+    p.add_argument("--repo", default=os.environ.get("OPENSTACK_GITOPS_REPO"),
+                   help="config repo URL or path (default: $OPENSTACK_GITOPS_REPO; prefer it for a URL that "
+                        "carries a token: arguments are visible to every user in ps)")
     p.add_argument("--branch", default="main")
     p.add_argument("--once", action="store_true", help="reconcile once and exit (0 ok, 1 failed)")
     p.add_argument("--wait", type=float, default=0.0,
@@ -172,7 +176,13 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     except ApiError as exc:
         print(f"cannot reach the cluster: {logs.scrub(str(exc))}", file=sys.stderr)
         return 1
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="openstack-gitops-repo-"))
+    if not args.repo:
+        print("reconcile needs --repo or $OPENSTACK_GITOPS_REPO", file=sys.stderr)
+        return 2
+    workdir = args.workdir
+    if workdir is None:  # ours: removed at exit, like Helm's scratch directory
+        workdir = Path(tempfile.mkdtemp(prefix="openstack-gitops-repo-"))
+        atexit.register(shutil.rmtree, workdir, ignore_errors=True)
     metrics = Metrics()
     if args.metrics_port:
         metrics.serve(args.metrics_port)

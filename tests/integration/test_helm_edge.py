@@ -102,15 +102,16 @@ def test_render_command_leaves_no_helm_directory_behind(tmp_path: Path) -> None:
 
 @pytest.mark.testbed
 def test_reconcile_loop_stopped_by_sigterm_leaves_no_helm_directory(testbed: bed.TestBed, tmp_path: Path) -> None:
-    """The long-running loop holds its Helm until the end; SIGTERM ends it as a normal exit, which cleans up."""
+    """The long-running loop holds its Helm and its checkout until the end; SIGTERM ends it as a normal
+    exit, which removes both (the repo comes from the environment, so no token would show in ps)."""
     repo = ConfigRepo(tmp_path / "repo")
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
     port = process.free_port()
     env = {**os.environ, "KUBECONFIG": str(testbed.kubeconfig), "OPENSTACK_GITOPS_HELM": str(build.binary("helm")),
-           "TMPDIR": str(tmpdir)}
-    proc = subprocess.Popen([sys.executable, "-m", "reconciler.cli", "reconcile", "--repo", str(repo.bare),
-                             "--workdir", str(tmp_path / "w"), "--metrics-port", str(port), "--interval", "3600"],
+           "TMPDIR": str(tmpdir), "OPENSTACK_GITOPS_REPO": str(repo.bare)}
+    proc = subprocess.Popen([sys.executable, "-m", "reconciler.cli", "reconcile",
+                             "--metrics-port", str(port), "--interval", "3600"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
@@ -123,6 +124,7 @@ def test_reconcile_loop_stopped_by_sigterm_leaves_no_helm_directory(testbed: bed
             except OSError:
                 continue
         rendered = helm_dirs(tmpdir)
+        checkouts = list(tmpdir.glob("openstack-gitops-repo-*"))
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -131,6 +133,7 @@ def test_reconcile_loop_stopped_by_sigterm_leaves_no_helm_directory(testbed: bed
             proc.kill()  # never leave it running; the assertions below report the hang
             _, err = proc.communicate()
     assert "openstack_gitops_last_applied_commit_info{" in text, err[-3000:]
-    assert len(rendered) == 1  # it did render through its own temporary directory
+    assert len(rendered) == 1 and len(checkouts) == 1  # it did render and check out through temporary dirs
     assert proc.returncode == 0, err[-3000:]
     assert helm_dirs(tmpdir) == []
+    assert list(tmpdir.glob("openstack-gitops-repo-*")) == []

@@ -1,4 +1,8 @@
-"""Bad input and faults: nothing is written, the previous state stays, the error is reported."""
+"""The CLI, the webhook and the long-running process on the real test bed.
+
+The faults themselves (bad specs, Git, renders, dry-run refusals, credentials, moves, kills) are
+rows of the fault matrix in test_fault_matrix.py.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client, dynamic
+from kubernetes import client
 
 from reconciler.engine.loop import Loop
 from reconciler.engine.webhook import WebhookServer
@@ -26,8 +30,6 @@ from testbed import bed, build, process
 from .reconcile_support import (
     ConfigRepo,
     converged_cloud,
-    git,
-    object_writes_during,
 )
 
 pytestmark = pytest.mark.testbed
@@ -36,121 +38,6 @@ pytestmark = pytest.mark.testbed
 @pytest.fixture(scope="module")
 def cloud(testbed: bed.TestBed, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return converged_cloud(testbed, tmp_path_factory.mktemp("faults"))
-
-
-def cr_status(testbed: bed.TestBed, repo: ConfigRepo) -> dict[str, Any]:
-    with testbed.api_client() as api:
-        cr = client.CustomObjectsApi(api).get_namespaced_custom_object(
-            "openstack-gitops.io", "v1alpha1", repo.namespace, "openstackdeployments", repo.name)
-    return dict(cr["status"])
-
-
-def events(testbed: bed.TestBed, repo: ConfigRepo, reason: str) -> list[str]:
-    """Notes of our Events (read untyped: the typed client refuses controllers' Events without eventTime)."""
-    with testbed.api_client() as api:
-        res = dynamic.DynamicClient(api).resources.get(api_version="events.k8s.io/v1", kind="Event")
-        items = res.get(namespace=repo.namespace).to_dict()["items"]
-    return [str(e.get("note", "")) for e in items if e.get("reason") == reason]
-
-
-def restore(cloud: dict[str, Any]) -> None:
-    repo: ConfigRepo = cloud["repo"]
-    git(repo.work, "reset", "-q", "--hard", cloud["good"])
-    git(repo.work, "push", "-q", "--force", "origin", "HEAD:main")
-    outcome = cloud["reconciler"].reconcile()
-    assert outcome.ok, outcome.message
-
-
-BAD_SPECS = {
-    "malformed-yaml": ("openstack.yaml", "spec:\n  release: '2025.1'\n  size: [small\n", "SpecInvalid",
-                       "openstack.yaml:4: malformed YAML"),
-    "schema-unknown-size": (None, lambda d: d["spec"].update(size="huge"), "SpecInvalid", "spec.size"),
-    "meaning-dependency-off": (None, lambda d: d["spec"]["services"]["mariadb"].update(enabled=False),
-                               "SpecInvalid", "mariadb"),
-    "every-service-off": (None, lambda d: [s.update(enabled=False) for s in d["spec"]["services"].values()],
-                          "SpecInvalid", "every service"),
-    "unknown-release": (None, lambda d: d["spec"].update(release="2099.1"), "SpecInvalid", "2099.1"),
-}
-
-
-@pytest.mark.parametrize("case", BAD_SPECS, ids=list(BAD_SPECS))
-def test_bad_spec_writes_nothing_and_reports(testbed: bed.TestBed, cloud: dict[str, Any], case: str) -> None:
-    repo: ConfigRepo = cloud["repo"]
-    path, change, reason, needle = BAD_SPECS[case]
-    commit = repo.write(path, change, f"bad: {case}") if path else repo.edit(change, f"bad: {case}")
-    outcome, writes = object_writes_during(testbed, cloud["reconciler"].reconcile)
-    try:
-        assert not outcome.ok and outcome.reason == reason, outcome.message
-        assert needle in outcome.message
-        assert writes == [], writes
-        status = cr_status(testbed, repo)
-        assert status["observedCommit"] == commit and status["state"] == "Failed"
-        assert status["lastAppliedCommit"] == cloud["good"]
-        assert needle in status["lastError"]
-        assert any(needle in note for note in events(testbed, repo, reason))
-        assert cloud["reconciler"].metrics.reconciles.labels("failure", reason)._value.get() >= 1
-    finally:
-        restore(cloud)
-
-
-def test_chart_that_fails_to_render_writes_nothing(testbed: bed.TestBed, cloud: dict[str, Any]) -> None:
-    repo: ConfigRepo = cloud["repo"]
-    repo.write("charts/glance/templates/broken.yaml", "{{ .Values.no.such.value }}\n", "glance: broken template")
-    outcome, writes = object_writes_during(testbed, cloud["reconciler"].reconcile)
-    try:
-        assert outcome.reason == "RenderFailed", outcome.message
-        assert "chart glance" in outcome.message and "broken.yaml" in outcome.message
-        assert writes == []
-    finally:
-        restore(cloud)
-
-
-def test_object_refused_by_server_dry_run_writes_nothing(testbed: bed.TestBed, cloud: dict[str, Any]) -> None:
-    repo: ConfigRepo = cloud["repo"]
-    bad = {"pod": {"resources": {"enabled": True, "api": {"requests": {"memory": "lots"}}}}}
-    repo.edit(lambda d: d["spec"]["overrides"].update(keystone=bad), "keystone: invalid memory quantity")
-    outcome, writes = object_writes_during(testbed, cloud["reconciler"].reconcile)
-    try:
-        assert outcome.reason == "DryRunFailed", outcome.message
-        assert "keystone-api" in outcome.message
-        assert "dry-run patch deployments/keystone-api" in writes  # asked, refused...
-        assert [w for w in writes if not w.startswith("dry-run")] == []  # ...and nothing written
-    finally:
-        restore(cloud)
-
-
-def test_git_unreachable_keeps_state_and_backs_off(testbed: bed.TestBed, cloud: dict[str, Any]) -> None:
-    repo: ConfigRepo = cloud["repo"]
-    hidden = repo.bare.with_name("hidden.git")
-    repo.bare.rename(hidden)
-    try:
-        outcome, writes = object_writes_during(testbed, cloud["reconciler"].reconcile)
-        assert outcome.reason == "GitFetchFailed" and outcome.retry == "backoff", outcome.message
-        assert writes == []
-        assert cloud["reconciler"].metrics.git_errors.labels("Unreachable")._value.get() >= 1
-        assert cr_status(testbed, repo)["lastAppliedCommit"] == cloud["good"]
-    finally:
-        hidden.rename(repo.bare)
-    assert cloud["reconciler"].reconcile().ok
-
-
-def test_deleted_then_force_pushed_branch(testbed: bed.TestBed, cloud: dict[str, Any]) -> None:
-    repo: ConfigRepo = cloud["repo"]
-    git(repo.bare, "config", "receive.denyDeleteCurrent", "ignore")  # main is the bare repo's HEAD
-    git(repo.work, "push", "-q", "origin", "--delete", "main")
-    outcome, writes = object_writes_during(testbed, cloud["reconciler"].reconcile)
-    assert outcome.reason == "GitFetchFailed" and "BranchMissing" in outcome.message
-    assert writes == []
-    # history rewritten: an unrelated root commit with the same config is force-pushed
-    git(repo.work, "checkout", "-q", "--orphan", "rewritten")
-    git(repo.work, "commit", "-q", "-m", "rewritten history")
-    git(repo.work, "push", "-q", "--force", "origin", "rewritten:main")
-    outcome, writes = object_writes_during(testbed, cloud["reconciler"].reconcile)
-    assert outcome.ok, outcome.message
-    assert outcome.commit == git(repo.work, "rev-parse", "HEAD").strip()
-    assert writes == []  # same content: nothing to do
-    cloud["good"] = outcome.commit
-    git(repo.work, "checkout", "-q", "-B", "main")
 
 
 def test_cli_exit_codes_and_status_table(testbed: bed.TestBed, cloud: dict[str, Any], tmp_path: Path) -> None:
