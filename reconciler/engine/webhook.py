@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import logging
 import re
 import threading
 from collections.abc import Callable, Mapping
@@ -19,7 +18,9 @@ from enum import StrEnum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-log = logging.getLogger(__name__)
+from reconciler import logs
+
+log = logs.get("webhook")  # the configured tree: --log-json and credential scrubbing apply here too
 
 MAX_BODY = 1024 * 1024  # GitHub caps payloads at 25 MB, but a config-repo push is a few KiB
 _DRAIN_LIMIT = 8 * MAX_BODY  # read and drop an oversized body up to this, so the client sees the 413

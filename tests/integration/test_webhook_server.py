@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from reconciler import logs
 from reconciler.engine.webhook import MAX_BODY, Provider, PushEvent, WebhookServer
 
 SECRET = b"hook-secret-0d9f"
@@ -147,3 +148,32 @@ def test_failing_on_push_answers_500_and_server_keeps_serving() -> None:
 def test_empty_secret_is_refused() -> None:
     with pytest.raises(ValueError, match="secret"):
         WebhookServer("127.0.0.1", 0, b"", "main", lambda _e: None)
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """logs.setup configures the process-wide tree; put it back so later tests see the usual logging."""
+    root = logging.getLogger("openstack_gitops")
+    saved = (root.handlers[:], root.level, root.propagate)
+    yield
+    root.handlers[:], root.level, root.propagate = saved
+
+
+def json_lines(err: str) -> list[dict[str, Any]]:
+    """Every stderr line must be a JSON object (a plain-text line means a logger outside the tree)."""
+    return [json.loads(line) for line in err.splitlines() if line.strip()]
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_webhook_logs_through_the_configured_json_tree(hook: Hook, capsys: pytest.CaptureFixture[str]) -> None:
+    logs.setup(json_lines=True)  # as `--log-json` does; here, so that it writes to the captured stderr
+    body = push()
+    assert hook.post("/hooks/github", body, {"X-GitHub-Event": "push", "X-Hub-Signature-256": "sha256=00"})[0] == 401
+    assert hook.post("/hooks/github", body, {"X-GitHub-Event": "push", "X-Hub-Signature-256": sign(body)})[0] == 202
+    lines = json_lines(capsys.readouterr().err)
+    rejected = [line for line in lines if "rejected" in line["msg"]]
+    assert [(r["level"], r["logger"]) for r in rejected] == [("warning", "openstack_gitops.webhook")], lines
+    received = [line for line in lines if "push to main" in line["msg"]]
+    assert [(r["level"], r["logger"]) for r in received] == [("info", "openstack_gitops.webhook")], lines
+    assert SHA in received[0]["msg"]
+    assert SECRET.decode() not in json.dumps(lines)
