@@ -237,7 +237,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 def _print_outcome(outcome: Outcome) -> None:
     state = "ok" if outcome.ok else f"FAILED ({outcome.reason})"
     healthy = sum(1 for h in outcome.health.values() if h.healthy)
-    print(f"reconcile {outcome.commit[:12] or '-'}: {state} in {outcome.duration:.1f}s: {outcome.message}"
+    print(f"reconcile {outcome.commit[:12] or '-'}: {state} in {outcome.duration:.1f}s: {logs.scrub(outcome.message)}"
           + (f"; {healthy}/{len(outcome.health)} services healthy" if outcome.health else ""), file=sys.stderr)
 
 

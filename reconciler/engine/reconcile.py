@@ -349,7 +349,7 @@ class Reconciler:
                 stamped = objects.stamp(obj, spec.name, chart)
                 out.append(Desired(ObjectKey.of(stamped), chart, stamped))
         except manifests.RenderInvalid as exc:
-            raise PhaseFailed("render", "RenderInvalid", str(exc), retry="wait-for-change") from exc
+            raise PhaseFailed("render", "RenderInvalid", logs.scrub(str(exc)), retry="wait-for-change") from exc
         self._parsed[chart] = (key, out)  # one entry per chart: the cache never outgrows the cloud
         return out
 

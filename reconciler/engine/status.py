@@ -156,7 +156,8 @@ def _condition(kind: str, ok: bool, reason: str, message: str, previous: list[Ma
     status = "True" if ok else "False"
     old = next((c for c in previous if c.get("type") == kind), None)
     since = old.get("lastTransitionTime") if old and old.get("status") == status else _now()
-    return {"type": kind, "status": status, "reason": reason, "message": message[:1024], "lastTransitionTime": since}
+    return {"type": kind, "status": status, "reason": reason, "message": logs.scrub(message)[:1024],
+            "lastTransitionTime": since}
 
 
 def _write_status(cluster: Cluster, ref: CloudRef, live: Manifest | None, status: dict[str, Any]) -> None:

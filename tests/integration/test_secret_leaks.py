@@ -31,10 +31,6 @@ TEMPLATE = "charts/glance/templates/leak.yaml"
 
 # The reconciler's own check of rendered objects quotes the bad value in its error (reconciler/plan/manifests.py),
 # and reconcile.py passes that message on unscrubbed. Strict: once fixed, drop the mark.
-UNSCRUBBED_RENDER_INVALID = pytest.mark.xfail(strict=True, reason=(
-    "reconcile.py raises PhaseFailed('render', 'RenderInvalid', str(exc)) without logs.scrub (the outcome, "
-    "the CLI line), and status._condition writes conditions[].message unscrubbed"))
-
 # case -> (template text, the reason the reconcile fails with)
 LEAKS: dict[str, tuple[str, str]] = {
     "fail-b64enc": ('{{ fail (printf "boom %s" (PW | b64enc)) }}\n', "RenderFailed"),
@@ -49,7 +45,6 @@ LEAKS: dict[str, tuple[str, str]] = {
     # Helm renders it; the reconciler's own check refuses the object name and quotes it.
     "invalid-object-name": ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ PW }}\n", "RenderInvalid"),
 }
-MARKS = {"invalid-object-name": [UNSCRUBBED_RENDER_INVALID]}
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +93,7 @@ def all_events(testbed: bed.TestBed, repo: ConfigRepo) -> list[dict[str, Any]]:
 
 
 @pytest.mark.usefixtures("restore_logging")
-@pytest.mark.parametrize("case", [pytest.param(case, id=case, marks=MARKS.get(case, [])) for case in LEAKS])
+@pytest.mark.parametrize("case", LEAKS, ids=list(LEAKS))
 def test_failing_template_does_not_leak_the_password(testbed: bed.TestBed, cloud: dict[str, Any], case: str,
                                                      capfd: pytest.CaptureFixture[str]) -> None:
     repo: ConfigRepo = cloud["repo"]
