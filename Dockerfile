@@ -12,8 +12,10 @@ RUN apt-get update && apt-get install -y --no-install-recommends git ca-certific
 COPY --from=helm /out/helm /usr/local/bin/helm
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY openstack_gitops/ openstack_gitops/
 COPY reconciler/ reconciler/
 COPY autoscaler/ autoscaler/
+COPY healthwatcher/ healthwatcher/
 COPY testbed/__init__.py testbed/__init__.py
 RUN pip install --no-cache-dir . && useradd --uid 10001 --create-home openstack-gitops
 USER 10001

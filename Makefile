@@ -17,7 +17,7 @@ bench: bootstrap
 	$(BIN)/python tests/benchmarks/run_all.py
 
 lint:
-	$(BIN)/ruff check reconciler autoscaler testbed tests
+	$(BIN)/ruff check openstack_gitops reconciler autoscaler healthwatcher testbed tests
 	$(BIN)/lint-imports
 
 typecheck:

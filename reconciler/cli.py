@@ -17,23 +17,25 @@ from typing import Any
 
 import yaml
 
-from reconciler import logs
+from openstack_gitops import api
+from openstack_gitops.api import crd
+from openstack_gitops.kube.client import ApiError, Cluster, load_api_client
+from openstack_gitops.model.credentials import complete, needed_credentials
+from openstack_gitops.model.errors import SpecInvalid
+from openstack_gitops.model.expand import expand
+from openstack_gitops.model.loader import load_spec
+from openstack_gitops.model.validate import validate
+from openstack_gitops.runtime import logs
 from reconciler.edges.git import GitSource
 from reconciler.edges.helm import Helm, HelmError, find_helm
-from reconciler.edges.kube import ApiError, Cluster, load_api_client
 from reconciler.engine import status
 from reconciler.engine.charts import available_charts, chart_refs
 from reconciler.engine.loop import Loop
 from reconciler.engine.metrics import Metrics
-from reconciler.engine.reconcile import SPEC_FILE, Outcome, Reconciler
-from reconciler.engine.status import crd
+from reconciler.engine.outcome import Outcome
+from reconciler.engine.reconcile import SPEC_FILE, Reconciler
 from reconciler.engine.watch import DriftWatch
 from reconciler.engine.webhook import WebhookServer
-from reconciler.model.credentials import complete, needed_credentials
-from reconciler.model.errors import SpecInvalid
-from reconciler.model.expand import expand
-from reconciler.model.loader import load_spec
-from reconciler.model.validate import validate
 from reconciler.plan import manifests
 from reconciler.plan.diff import DEFAULT_MAX_PRUNE_FRACTION
 
@@ -245,7 +247,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     cluster = Cluster(load_api_client(args.kubeconfig))
     try:
-        items = cluster.list(status.API_VERSION, status.KIND, label_selector="", namespace=args.namespace)
+        items = cluster.list(api.API_VERSION, api.KIND, label_selector="", namespace=args.namespace)
     except Exception as exc:  # CRD missing or cluster unreachable: say so plainly
         print(f"no OpenStackDeployment found in namespace {args.namespace}: {exc}", file=sys.stderr)
         return 1

@@ -14,7 +14,6 @@ process that never calls close() (a CLI command, a SIGTERM handled as a normal e
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import subprocess
@@ -29,6 +28,8 @@ from types import TracebackType
 from typing import Any, Self
 
 import yaml
+
+from openstack_gitops.canonical import canonical_json
 
 
 class HelmError(Exception):
@@ -125,7 +126,7 @@ class Helm:
                kube_version: str, api_versions: Sequence[str] = ()) -> str:
         if self._closed:
             raise HelmError(chart.name, "this Helm was closed")
-        values_json = json.dumps(values, sort_keys=True, separators=(",", ":"))
+        values_json = canonical_json(values)
         if chart.source == "directory":
             digest = directory_digest(Path(chart.location))
         else:

@@ -8,18 +8,18 @@ before it is written, so a process killed mid-apply forgets nothing it created.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from itertools import groupby
 
-from reconciler.edges.kube import ApiError, Cluster
+from openstack_gitops.kube.client import ApiError, Cluster
+from openstack_gitops.kube.objects import ObjectKey
+from openstack_gitops.runtime.backoff import poll_until
 from reconciler.engine.changeset import Change, ChangeSet
-from reconciler.plan import objects
+from reconciler.plan import ownership
 from reconciler.plan.diff import Action, Plan, Step
 from reconciler.plan.inventory import Entry, Inventory
-from reconciler.plan.objects import ObjectKey
 from reconciler.plan.order import PREREQUISITE_KINDS, kind_rank, service_rank
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
@@ -158,7 +158,7 @@ class Executor:
             applied = self.cluster.apply(step.manifest)
         except ApiError as exc:
             return Change(step.key, step.action, step.service, error=str(exc), drift=step.drift)
-        entry = Entry(step.service, objects.applied_hash(applied) or "", objects.owned_fields_hash(applied) or "",
+        entry = Entry(step.service, ownership.applied_hash(applied) or "", ownership.owned_fields_hash(applied) or "",
                       str(applied.get("apiVersion", api_version)))
         return Change(step.key, step.action, step.service, drift=step.drift, entry=entry)
 
@@ -171,17 +171,17 @@ class Executor:
         self.cluster.patch_json(api_version, step.key, [
             {"op": "test", "path": "/metadata/resourceVersion", "value": meta.get("resourceVersion")},
             {"op": "replace", "path": "/metadata/managedFields",
-             "value": objects.taken_managed_fields(live, step.takeover)}])
+             "value": ownership.taken_managed_fields(live, step.takeover)}])
 
     def _delete_and_wait(self, step: Step, timeout: float = 120) -> None:
         assert step.manifest is not None
         api_version = step.manifest["apiVersion"]
         self.cluster.delete(api_version, step.key, propagation="Foreground")
-        deadline = time.monotonic() + timeout
-        while self.cluster.exists(api_version, step.key):
-            if time.monotonic() > deadline:
-                raise ApiError(str(step.key), "delete", 0, "Timeout", f"still present after {timeout:.0f}s")
-            time.sleep(0.2)
+        try:
+            poll_until(lambda: True if not self.cluster.exists(api_version, step.key) else None, timeout, 0.2,
+                       f"deletion of {step.key}")
+        except TimeoutError as exc:
+            raise ApiError(str(step.key), "delete", 0, "Timeout", str(exc)) from None
 
     def _wait_established(self, steps: Sequence[Step]) -> None:
         """CRDs must be Established before their kinds can be used."""

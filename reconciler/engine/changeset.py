@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from openstack_gitops.kube.objects import ObjectKey
 from reconciler.plan.diff import Action
 from reconciler.plan.inventory import Entry, Inventory
-from reconciler.plan.objects import ObjectKey
 
 _RECORDED = frozenset({Action.CREATE, Action.UPDATE, Action.RECREATE})
 _DROPPED = frozenset({Action.PRUNE, Action.FORGET})

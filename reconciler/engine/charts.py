@@ -10,9 +10,9 @@ from pathlib import Path
 
 import yaml
 
+from openstack_gitops.model.releases import RELEASES
+from openstack_gitops.model.spec import ChartSourceType, Spec
 from reconciler.edges.helm import ChartRef
-from reconciler.model.releases import RELEASES
-from reconciler.model.spec import ChartSourceType, Spec
 
 
 def chart_dir(spec: Spec, root: Path) -> Path:

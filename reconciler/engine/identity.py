@@ -13,9 +13,8 @@ import hashlib
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from reconciler.plan.objects import Manifest
-
-SOURCE_ANNOTATION = "openstack-gitops.io/source"
+from openstack_gitops.api import SOURCE_ANNOTATION
+from openstack_gitops.kube.objects import Manifest
 
 
 class CloudRef(NamedTuple):

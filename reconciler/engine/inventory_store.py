@@ -10,10 +10,10 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from reconciler.edges.kube import Cluster
+from openstack_gitops.api import FIELD_MANAGER, MANAGED_BY_LABEL
+from openstack_gitops.kube.client import Cluster
 from reconciler.engine.identity import CloudRef
 from reconciler.plan.inventory import Inventory
-from reconciler.plan.objects import FIELD_MANAGER, MANAGED_BY_LABEL
 
 KEY = "inventory.json"
 CREDENTIALS_KEY = "credential-names.json"

@@ -13,9 +13,10 @@ import threading
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from reconciler import logs
-from reconciler.engine.backoff import Backoff
-from reconciler.engine.reconcile import Outcome, Reconciler
+from openstack_gitops.runtime import logs
+from openstack_gitops.runtime.backoff import Backoff
+from reconciler.engine.outcome import Outcome, Retry
+from reconciler.engine.reconcile import Reconciler
 
 log = logs.get("loop")
 JOB_ID = "reconcile"
@@ -82,7 +83,7 @@ class Loop:
         elif outcome.ok:
             self.backoff.reset()
             delay = self.interval if outcome.converged else min(self.interval, 10.0)  # follow a rollout closely
-        elif outcome.retry == "backoff":
+        elif outcome.retry is Retry.BACKOFF:
             delay = self.backoff.next_delay()
         else:
             delay = self.interval  # only a new commit fixes it; a push webhook brings that sooner

@@ -13,34 +13,37 @@ import secrets
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from reconciler import logs
+from openstack_gitops import api
+from openstack_gitops.health import Health, State, health_of, worst
+from openstack_gitops.kube import objects as kobjects
+from openstack_gitops.kube.client import ApiError, Cluster
+from openstack_gitops.kube.objects import Manifest, ObjectKey
+from openstack_gitops.model import catalog
+from openstack_gitops.model.credentials import complete, lost_credentials, needed_credentials
+from openstack_gitops.model.errors import SpecInvalid
+from openstack_gitops.model.expand import autoscaled_deployments, expand
+from openstack_gitops.model.fingerprint import fingerprint
+from openstack_gitops.model.loader import load_spec
+from openstack_gitops.model.releases import UpgradeKind, classify_upgrade
+from openstack_gitops.model.spec import Spec
+from openstack_gitops.model.validate import validate
+from openstack_gitops.runtime import logs
+from openstack_gitops.runtime.backoff import Backoff, poll_until
 from reconciler.edges.git import Checkout, GitFetchError, GitSource, redact
 from reconciler.edges.helm import Helm, HelmError
-from reconciler.edges.kube import ApiError, Cluster
 from reconciler.engine import identity, inventory_store, status
 from reconciler.engine.apply import DryRunFailed, Executor
-from reconciler.engine.backoff import Backoff
 from reconciler.engine.changeset import ChangeSet
 from reconciler.engine.charts import available_charts, chart_refs
 from reconciler.engine.identity import CloudRef
 from reconciler.engine.metrics import Metrics
-from reconciler.health import Health, State, health_of, worst
-from reconciler.model import catalog
-from reconciler.model.credentials import complete, lost_credentials, needed_credentials
-from reconciler.model.errors import SpecInvalid
-from reconciler.model.expand import autoscaled_deployments, expand
-from reconciler.model.fingerprint import fingerprint
-from reconciler.model.loader import load_spec
-from reconciler.model.releases import UpgradeKind, classify_upgrade
-from reconciler.model.spec import Spec
-from reconciler.model.validate import validate
-from reconciler.plan import manifests, objects
+from reconciler.engine.outcome import Outcome, Phase, PhaseFailed, Reason, Retry, UpgradeStalled
+from reconciler.plan import manifests, ownership
 from reconciler.plan.diff import DEFAULT_MAX_PRUNE_FRACTION, Desired, Plan, PruneGuard, PruneRefused, plan
 from reconciler.plan.inventory import Inventory
-from reconciler.plan.objects import Manifest, ObjectKey
 
 SPEC_FILE = "openstack.yaml"
 PRODUCT_SERVICE = "openstack-gitops"  # the service label of objects the product itself needs (the Namespace)
@@ -49,44 +52,6 @@ WORKLOAD_KINDS = (("apps/v1", "Deployment"), ("apps/v1", "StatefulSet"), ("apps/
                   ("batch/v1", "Job"))
 
 log = logs.get("reconcile")
-
-
-class UpgradeStalled(Exception):
-    """A service did not become healthy during an upgrade; the services after it were not touched."""
-
-
-class PhaseFailed(Exception):
-    """A phase failed; ``reason`` is the CamelCase word status, events and metrics use.
-
-    ``report_to`` names the cloud whose resource reports the failure when it is not the spec's
-    own (a refused move is reported on the cloud that stays); ``changes`` is what the phase had
-    already done before it failed.
-    """
-
-    def __init__(self, phase: str, reason: str, message: str, retry: str = "backoff",
-                 report_to: CloudRef | None = None, changes: ChangeSet | None = None) -> None:
-        self.phase, self.reason, self.retry = phase, reason, retry  # retry: "backoff" | "wait-for-change"
-        self.report_to = report_to
-        self.changes = changes or ChangeSet()
-        super().__init__(message)
-
-
-@dataclass
-class Outcome:
-    commit: str
-    ok: bool
-    reason: str
-    message: str
-    changes: ChangeSet = field(default_factory=ChangeSet)
-    health: dict[str, Health] = field(default_factory=dict)
-    duration: float = 0.0
-    retry: str = ""
-    phase_seconds: dict[str, float] = field(default_factory=dict)
-    applied: bool = False  # the commit was applied in full (also when Git failed and the last commit was enforced)
-
-    @property
-    def converged(self) -> bool:
-        return self.ok and all(h.healthy for h in self.health.values())
 
 
 Progress = Callable[[str, int, int], None]
@@ -162,39 +127,39 @@ class Reconciler:
         commit, spec = "", None
         clock = PhaseClock()
         try:
-            with clock("fetch"):
+            with clock(Phase.FETCH):
                 checkout, source_error = self._fetch()  # 1. pin the commit everything below uses
             commit = checkout.commit
-            with clock("load"):
+            with clock(Phase.LOAD):
                 spec = self._load(checkout)  # 2. schema
                 ref = CloudRef(spec.name, spec.namespace)
                 self._check_home(ref)  # 2b. never move or rename a running cloud
                 live_cr = status.read(self.cluster, ref)
                 self._validate(spec, checkout, live_cr)  # 2c. meaning
             self.spec = spec
-            with clock("render"):
+            with clock(Phase.RENDER):
                 stored = inventory_store.load(self.cluster, ref)
                 rendered = self._render(spec, checkout, stored, live_cr)  # 3-4. credentials, expand, render, parse
-            with clock("plan"):
+            with clock(Phase.PLAN):
                 the_plan = self._plan(spec, rendered, stored.inventory)  # 5. pair desired, live and inventory
-            with clock("apply"):
+            with clock(Phase.APPLY):
                 changes = self._apply(spec, rendered, stored.inventory, the_plan, live_cr)  # 6-7. dry-run, apply, prune
-            with clock("health"):
+            with clock(Phase.HEALTH):
                 health = self._health(spec, changes)  # 8. workload health per service
             outcome = _applied_outcome(commit, changes, health, source_error)
-            with clock("record"):
+            with clock(Phase.RECORD):
                 status.record(self.cluster, spec, self.source, commit, checkout.message, outcome, rendered.values,
                               live_cr)  # 9.
         except PhaseFailed as exc:
             outcome = Outcome(commit, False, exc.reason, f"{exc.phase}: {exc}", changes=exc.changes, retry=exc.retry)
             self._record_failure(spec, commit, outcome, exc.report_to)
         except ApiError as exc:  # the cluster went away between phases: the next pass finishes the job
-            outcome = Outcome(commit, False, "ClusterUnreachable", logs.scrub(str(exc)), retry="backoff")
+            outcome = Outcome(commit, False, Reason.CLUSTER_UNREACHABLE, logs.scrub(str(exc)), retry=Retry.BACKOFF)
             self._record_failure(spec, commit, outcome)
         except Exception as exc:  # a bug must not kill the loop; it is logged with its traceback
             log.exception("reconcile crashed")
-            outcome = Outcome(commit, False, "InternalError", logs.scrub(f"{type(exc).__name__}: {exc}"),
-                              retry="backoff")
+            outcome = Outcome(commit, False, Reason.INTERNAL_ERROR, logs.scrub(f"{type(exc).__name__}: {exc}"),
+                              retry=Retry.BACKOFF)
         outcome.duration = time.monotonic() - started
         outcome.phase_seconds = clock.seconds
         self._metrics(outcome)
@@ -217,7 +182,7 @@ class Reconciler:
             self._fetch_after = time.monotonic() + self._fetch_backoff.next_delay()
             self._fetch_error = f"{exc.reason}: {exc}"
             if self._checkout is None:
-                raise PhaseFailed("fetch", "GitFetchFailed", self._fetch_error) from exc
+                raise PhaseFailed(Phase.FETCH, Reason.GIT_FETCH_FAILED, self._fetch_error) from exc
             log.warning("git fetch failed; enforcing the last fetched commit",
                         extra={"commit": self._checkout.commit[:12], "error": self._fetch_error})
             return self._checkout, self._fetch_error
@@ -241,12 +206,12 @@ class Reconciler:
         try:
             text = path.read_text()
         except OSError as exc:
-            raise PhaseFailed("load", "SpecMissing", f"{self.spec_file}: cannot read ({exc.strerror})",
-                              retry="wait-for-change") from exc
+            raise PhaseFailed(Phase.LOAD, Reason.SPEC_MISSING, f"{self.spec_file}: cannot read ({exc.strerror})",
+                              retry=Retry.WAIT_FOR_CHANGE) from exc
         try:
             return load_spec(text, self.spec_file)
         except SpecInvalid as exc:
-            raise PhaseFailed("load", "SpecInvalid", str(exc), retry="wait-for-change") from exc
+            raise PhaseFailed(Phase.LOAD, Reason.SPEC_INVALID, str(exc), retry=Retry.WAIT_FOR_CHANGE) from exc
 
     def _check_home(self, ref: CloudRef) -> None:
         """Refuse a spec that moves or renames the cloud this source runs (one LIST per new identity)."""
@@ -254,8 +219,8 @@ class Reconciler:
             return
         applied, stale = identity.other_homes(status.list_all(self.cluster), ref, self.source)
         if applied:
-            raise PhaseFailed("validate", "CloudMoveRefused", identity.refusal(ref, applied[0]),
-                              retry="wait-for-change", report_to=applied[0])
+            raise PhaseFailed(Phase.VALIDATE, Reason.CLOUD_MOVE_REFUSED, identity.refusal(ref, applied[0]),
+                              retry=Retry.WAIT_FOR_CHANGE, report_to=applied[0])
         for old in stale:  # a first reconcile that failed there left only its resource behind
             log.info("removing the resource of a never-applied cloud", extra={"cloud": str(old)})
             status.delete(self.cluster, old)
@@ -270,7 +235,8 @@ class Reconciler:
         if not errors:
             self._validated = (checkout.commit, current)
         if errors:
-            raise PhaseFailed("validate", "SpecInvalid", "\n".join(str(e) for e in errors), retry="wait-for-change")
+            raise PhaseFailed(Phase.VALIDATE, Reason.SPEC_INVALID, "\n".join(str(e) for e in errors),
+                              retry=Retry.WAIT_FOR_CHANGE)
 
     def _render(self, spec: Spec, checkout: Checkout, stored: inventory_store.Stored,
                 live_cr: Manifest | None) -> Rendered:
@@ -297,13 +263,12 @@ class Reconciler:
             return
         ref = CloudRef(spec.name, spec.namespace)
         shown = ", ".join(lost[:6]) + (f" (+{len(lost) - 6} more)" if len(lost) > 6 else "")
-        raise PhaseFailed(
-            "credentials", "CredentialsMissing",
+        raise PhaseFailed(Phase.CREDENTIALS, Reason.CREDENTIALS_MISSING,
             f"{len(lost)} credential(s) of the running cloud are missing from Secret {ref.namespace}/"
             f"{status.credentials_secret(ref)}: {shown}. New ones would lock their services out of their "
             f"databases, so nothing was applied. Restore the Secret from your backup, or accept new credentials "
-            f"with: kubectl -n {ref.namespace} annotate {status.PLURAL} {ref.name} "
-            f"{status.REGENERATE_ANNOTATION}=true")
+            f"with: kubectl -n {ref.namespace} annotate {api.PLURAL} {ref.name} "
+            f"{api.REGENERATE_ANNOTATION}=true")
 
     def _render_uncached(self, spec: Spec, checkout: Checkout, existing: dict[str, str]) -> Rendered:
         credentials, generated = complete(existing, needed_credentials(spec), secrets.token_urlsafe)
@@ -324,7 +289,8 @@ class Reconciler:
                     texts[chart] = text
                     self.progress("render", done, len(values))
         except HelmError as exc:
-            raise PhaseFailed("render", "RenderFailed", logs.scrub(str(exc)), retry="wait-for-change") from exc
+            raise PhaseFailed(Phase.RENDER, Reason.RENDER_FAILED, logs.scrub(str(exc)),
+                              retry=Retry.WAIT_FOR_CHANGE) from exc
         autoscaled = autoscaled_deployments(spec)
         desired = [Desired(ObjectKey.of(ns), PRODUCT_SERVICE, ns) for ns in [stamped_namespace(spec)]]
         for chart in values:
@@ -345,11 +311,12 @@ class Reconciler:
                     continue
                 obj = rendered_obj
                 if obj["kind"] == "Deployment" and obj["metadata"]["name"] in autoscaled:
-                    obj = objects.without_replicas(obj)
-                stamped = objects.stamp(obj, spec.name, chart)
+                    obj = ownership.without_replicas(obj)
+                stamped = ownership.stamp(obj, spec.name, chart)
                 out.append(Desired(ObjectKey.of(stamped), chart, stamped))
         except manifests.RenderInvalid as exc:
-            raise PhaseFailed("render", "RenderInvalid", logs.scrub(str(exc)), retry="wait-for-change") from exc
+            raise PhaseFailed(Phase.RENDER, Reason.RENDER_INVALID, logs.scrub(str(exc)),
+                              retry=Retry.WAIT_FOR_CHANGE) from exc
         self._parsed[chart] = (key, out)  # one entry per chart: the cache never outgrows the cloud
         return out
 
@@ -358,13 +325,13 @@ class Reconciler:
             try:
                 self._facts = (self.cluster.server_version(), self.cluster.api_versions())
             except ApiError as exc:
-                raise PhaseFailed("render", "ClusterUnreachable", str(exc)) from exc
+                raise PhaseFailed(Phase.RENDER, Reason.CLUSTER_UNREACHABLE, str(exc)) from exc
         return self._facts
 
     def _plan(self, spec: Spec, rendered: Rendered, inventory: Inventory) -> Plan:
         kinds = {(d.manifest["apiVersion"], d.key.kind) for d in rendered.desired}
         kinds |= {(e.api_version, k.kind) for k, e in inventory.entries.items()}
-        selector = f"{objects.OWNER_LABEL}={spec.name},{objects.MANAGED_BY_LABEL}={objects.FIELD_MANAGER}"
+        selector = owned_selector(spec)
         live: dict[ObjectKey, Manifest] = {}
         self.progress("read", 0, len(kinds))
 
@@ -373,25 +340,21 @@ class Reconciler:
                 return self.cluster.list(kind[0], kind[1], selector)
             except ApiError as exc:
                 if exc.status == 404:
-                    return []  # kind not served yet (CRD not installed)
-                raise
-            except Exception as exc:  # discovery: the kind is unknown to the server
-                if "ResourceNotFound" in type(exc).__name__:
-                    return []
+                    return []  # kind not served yet (its CRD is not installed)
                 raise
 
         try:
             for done, items in enumerate(self._readers.map(list_kind, sorted(kinds)), 1):
-                live.update(objects.index(items))
+                live.update(kobjects.index(items))
                 self.progress("read", done, len(kinds))
         except ApiError as exc:
-            raise PhaseFailed("plan", "ClusterUnreachable", str(exc)) from exc
+            raise PhaseFailed(Phase.PLAN, Reason.CLUSTER_UNREACHABLE, str(exc)) from exc
         self._live = live
         guard = PruneGuard(frozenset(spec.charts) | {PRODUCT_SERVICE}, self.max_prune_fraction)
         try:
             return plan(rendered.desired, live, inventory, SERVICE_ORDER, guard)
         except PruneRefused as exc:
-            raise PhaseFailed("plan", "PruneRefused", str(exc), retry="wait-for-change") from exc
+            raise PhaseFailed(Phase.PLAN, Reason.PRUNE_REFUSED, str(exc), retry=Retry.WAIT_FOR_CHANGE) from exc
 
     def _apply(self, spec: Spec, rendered: Rendered, inventory: Inventory, the_plan: Plan,
                live_cr: Manifest | None) -> ChangeSet:
@@ -421,11 +384,12 @@ class Reconciler:
         try:
             executor.run(the_plan)
         except DryRunFailed as exc:
-            failure = PhaseFailed("dry-run", "DryRunFailed", logs.scrub(str(exc)), retry="wait-for-change")
+            failure = PhaseFailed(Phase.DRY_RUN, Reason.DRY_RUN_FAILED, logs.scrub(str(exc)),
+                                  retry=Retry.WAIT_FOR_CHANGE)
         except UpgradeStalled as exc:
-            failure = PhaseFailed("upgrade", "UpgradeStalled", str(exc))
+            failure = PhaseFailed(Phase.UPGRADE, Reason.UPGRADE_STALLED, str(exc))
         except ApiError as exc:
-            failure = PhaseFailed("apply", "ApplyFailed", logs.scrub(str(exc)))
+            failure = PhaseFailed(Phase.APPLY, Reason.APPLY_FAILED, logs.scrub(str(exc)))
         changes = executor.changes
         self.inventory = changes.next_inventory(executor.recorded or inventory)
         if self.inventory != inventory or executor.recorded is not None or rendered.new_credentials:
@@ -445,26 +409,28 @@ class Reconciler:
 
     def _wait_healthy(self, spec: Spec, service: str) -> None:
         """The upgrade gate: poll one service's workloads until all are healthy, or give up."""
-        selector = f"{objects.OWNER_LABEL}={spec.name},{objects.SERVICE_LABEL}={service}"
-        deadline = time.monotonic() + self.upgrade_timeout
-        while True:
-            workloads = [o for av, kind in WORKLOAD_KINDS
-                         for o in self.cluster.list(av, kind, selector, namespace=spec.namespace)]
-            state = worst(health_of(o) for o in workloads)
-            if state.healthy:
-                log.info("upgrade: service healthy", extra={"service": service})
-                return
-            if time.monotonic() > deadline:
-                raise UpgradeStalled(f"{service} not healthy after {self.upgrade_timeout:.0f}s: {state.message}; "
-                                     "later services were not upgraded")
-            time.sleep(self.upgrade_poll)
+        selector = kobjects.selector({api.OWNER_LABEL: spec.name, api.SERVICE_LABEL: service})
+        last = Health(State.PROGRESSING, "not read yet")
+
+        def healthy() -> bool | None:
+            nonlocal last
+            last = worst(health_of(o) for av, kind in WORKLOAD_KINDS
+                         for o in self.cluster.list(av, kind, selector, namespace=spec.namespace))
+            return True if last.healthy else None
+
+        try:
+            poll_until(healthy, self.upgrade_timeout, self.upgrade_poll, f"{service} healthy")
+        except TimeoutError:
+            raise UpgradeStalled(f"{service} not healthy after {self.upgrade_timeout:.0f}s: {last.message}; "
+                                 "later services were not upgraded") from None
+        log.info("upgrade: service healthy", extra={"service": service})
 
     def _health(self, spec: Spec, changes: ChangeSet) -> dict[str, Health]:
         """Health per service; after a pass that wrote nothing, the live objects just read are current."""
         by_service: dict[str, list[Health]] = {chart: [] for chart in spec.charts}
         kinds = {kind for _, kind in WORKLOAD_KINDS}
         if changes.services_changed():
-            selector = f"{objects.OWNER_LABEL}={spec.name},{objects.MANAGED_BY_LABEL}={objects.FIELD_MANAGER}"
+            selector = owned_selector(spec)
             try:
                 workloads = [obj for api_version, kind in WORKLOAD_KINDS
                              for obj in self.cluster.list(api_version, kind, selector, namespace=spec.namespace)]
@@ -474,7 +440,7 @@ class Reconciler:
         else:
             workloads = [obj for key, obj in self._live.items() if key.kind in kinds]
         for obj in workloads:
-            service = objects.labels_of(obj).get(objects.SERVICE_LABEL, "")
+            service = kobjects.labels_of(obj).get(api.SERVICE_LABEL, "")
             by_service.setdefault(service, []).append(health_of(obj))
         return {service: worst(h) for service, h in by_service.items()}
 
@@ -531,17 +497,22 @@ def namespace_manifest(name: str) -> Manifest:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
 
 
+def owned_selector(spec: Spec) -> str:
+    """Every object this cloud's reconciler applied."""
+    return kobjects.selector({api.OWNER_LABEL: spec.name, api.MANAGED_BY_LABEL: api.FIELD_MANAGER})
+
+
 def stamped_namespace(spec: Spec) -> Manifest:
     """The cloud's Namespace, as the product applies (and owns) it."""
-    return objects.stamp(namespace_manifest(spec.namespace), spec.name, PRODUCT_SERVICE)
+    return ownership.stamp(namespace_manifest(spec.namespace), spec.name, PRODUCT_SERVICE)
 
 
 def _applied_outcome(commit: str, changes: ChangeSet, health: dict[str, Health], source_error: str) -> Outcome:
     """The outcome of a pass that got through apply; a Git failure makes it a failure that still applied."""
     if changes.failed:
-        return Outcome(commit, False, "ApplyFailed", _summary(changes), changes, health, retry="backoff")
+        return Outcome(commit, False, Reason.APPLY_FAILED, _summary(changes), changes, health, retry=Retry.BACKOFF)
     if source_error:
-        return Outcome(commit, False, "GitFetchFailed",
+        return Outcome(commit, False, Reason.GIT_FETCH_FAILED,
                        f"fetch: {source_error}; enforcing the last fetched commit {commit[:12]} ({_summary(changes)})",
-                       changes, health, retry="backoff", applied=True)
-    return Outcome(commit, True, "Applied", _summary(changes), changes, health, applied=True)
+                       changes, health, retry=Retry.BACKOFF, applied=True)
+    return Outcome(commit, True, Reason.APPLIED, _summary(changes), changes, health, applied=True)

@@ -10,62 +10,39 @@ import contextlib
 import datetime as dt
 import hashlib
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from kubernetes.dynamic.exceptions import ResourceNotFoundError
-
-from reconciler import logs
-from reconciler.edges.kube import ApiError, Cluster
+from openstack_gitops.api import (
+    API_VERSION,
+    FIELD_MANAGER,
+    GROUP,
+    KIND,
+    MANAGED_BY_LABEL,
+    REGENERATE_ANNOTATION,
+    SOURCE_ANNOTATION,
+    SPEC_HASH_ANNOTATION,
+    crd,
+    spec_document,
+)
+from openstack_gitops.canonical import canonical_hash
+from openstack_gitops.kube.client import ApiError, Cluster
+from openstack_gitops.kube.objects import Manifest, ObjectKey
+from openstack_gitops.model.fingerprint import fingerprint
+from openstack_gitops.model.spec import Spec
+from openstack_gitops.runtime import logs
 from reconciler.engine.changeset import ChangeSet
-from reconciler.engine.identity import SOURCE_ANNOTATION, CloudRef
-from reconciler.model.fingerprint import fingerprint
-from reconciler.model.spec import Spec
+from reconciler.engine.identity import CloudRef
+from reconciler.engine.outcome import Outcome, Reason
 from reconciler.plan.diff import Action
-from reconciler.plan.objects import FIELD_MANAGER, MANAGED_BY_LABEL, Manifest, ObjectKey, canonical_hash
-
-if TYPE_CHECKING:
-    from reconciler.engine.reconcile import Outcome
-
-GROUP = "openstack-gitops.io"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
-KIND = "OpenStackDeployment"
-PLURAL = "openstackdeployments"
-SPEC_HASH = f"{GROUP}/spec-hash"
-REGENERATE_ANNOTATION = f"{GROUP}/regenerate-credentials"  # "true": the operator accepts new credentials
-
-
-def crd() -> Manifest:
-    """The CustomResourceDefinition of OpenStackDeployment (also written to manifests/crd.yaml)."""
-    columns = [
-        {"name": "Release", "type": "string", "jsonPath": ".status.release"},
-        {"name": "Commit", "type": "string", "jsonPath": ".status.observedCommitShort"},
-        {"name": "Ready", "type": "string", "jsonPath": ".status.conditions[?(@.type=='Ready')].status"},
-        {"name": "Reason", "type": "string", "jsonPath": ".status.conditions[?(@.type=='Ready')].reason"},
-        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-    ]
-    schema = {"type": "object", "properties": {
-        "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-        "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{PLURAL}.{GROUP}"},
-        "spec": {"group": GROUP, "scope": "Namespaced",
-                 "names": {"kind": KIND, "plural": PLURAL, "singular": "openstackdeployment",
-                           "shortNames": ["osdpl"], "listKind": f"{KIND}List"},
-                 "versions": [{"name": VERSION, "served": True, "storage": True,
-                               "subresources": {"status": {}}, "additionalPrinterColumns": columns,
-                               "schema": {"openAPIV3Schema": schema}}]},
-    }
 
 
 def ensure_crd(cluster: Cluster) -> None:
     """Install or update our CRD when it differs from what this version ships (one read otherwise)."""
     want = crd()
-    want["metadata"]["annotations"] = {SPEC_HASH: canonical_hash(want["spec"])}
+    want["metadata"]["annotations"] = {SPEC_HASH_ANNOTATION: canonical_hash(want["spec"])}
     live = cluster.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", want["metadata"]["name"])
-    if live and ((live.get("metadata") or {}).get("annotations") or {}).get(SPEC_HASH) == \
-            want["metadata"]["annotations"][SPEC_HASH]:
+    if live and ((live.get("metadata") or {}).get("annotations") or {}).get(SPEC_HASH_ANNOTATION) == \
+            want["metadata"]["annotations"][SPEC_HASH_ANNOTATION]:
         return
     cluster.apply(want)
     cluster.wait_crd_established(want["metadata"]["name"], timeout=30)
@@ -74,8 +51,10 @@ def ensure_crd(cluster: Cluster) -> None:
 def read(cluster: Cluster, ref: CloudRef) -> Manifest | None:
     try:
         return cluster.get(API_VERSION, KIND, ref.name, ref.namespace)
-    except ResourceNotFoundError:
-        return None
+    except ApiError as exc:
+        if exc.kind_not_served:  # no CRD yet: no resource either
+            return None
+        raise
 
 
 def list_all(cluster: Cluster) -> list[Manifest]:
@@ -133,7 +112,7 @@ def _desired_cr(spec: Spec, source: str, document: Mapping[str, Any]) -> Manifes
             "metadata": {"name": spec.name, "namespace": spec.namespace,
                          "labels": {MANAGED_BY_LABEL: FIELD_MANAGER}},
             "spec": dict(document)}
-    body["metadata"]["annotations"] = {SPEC_HASH: canonical_hash(body["spec"]), SOURCE_ANNOTATION: source}
+    body["metadata"]["annotations"] = {SPEC_HASH_ANNOTATION: canonical_hash(body["spec"]), SOURCE_ANNOTATION: source}
     return body
 
 
@@ -143,13 +122,6 @@ def ensure_cr(cluster: Cluster, spec: Spec, source: str, live: Manifest | None) 
     have = ((live or {}).get("metadata") or {}).get("annotations") or {}
     if live is None or any(have.get(k) != v for k, v in want["metadata"]["annotations"].items()):
         cluster.apply(want)
-
-
-def spec_document(spec: Spec) -> dict[str, Any]:
-    """A readable summary of the spec for the resource (no overrides: they may be large)."""
-    return {"release": spec.release, "size": spec.size.value, "region": spec.region,
-            "publicDomain": spec.public_domain, "networking": {"backend": spec.network_backend.value},
-            "services": sorted(spec.enabled_services)}
 
 
 def _condition(kind: str, ok: bool, reason: str, message: str, previous: list[Mapping[str, Any]]) -> dict[str, Any]:
@@ -201,9 +173,9 @@ def record(cluster: Cluster, spec: Spec, source: str, commit: str, message: str,
         "services": services, "lastError": "" if outcome.ok else logs.scrub(outcome.message)[:2048],
         "conditions": [
             _condition("Ready", converged,
-                       "Converged" if converged else ("Progressing" if outcome.ok else outcome.reason),
+                       "Converged" if converged else ("Progressing" if outcome.ok else str(outcome.reason)),
                        f"{healthy}/{len(services)} services healthy" if outcome.ok else outcome.message, conditions),
-            _condition("Applied", outcome.applied, "Applied" if outcome.applied else outcome.reason,
+            _condition("Applied", outcome.applied, Reason.APPLIED if outcome.applied else outcome.reason,
                        outcome.message, conditions),
         ],
         "lastAppliedTime": _now() if outcome.changes.count(Action.CREATE, Action.UPDATE, Action.RECREATE, Action.PRUNE)
@@ -246,14 +218,14 @@ def emit_events(cluster: Cluster, ref: CloudRef, changes: ChangeSet) -> None:
         if change.action in (Action.UNCHANGED, Action.KEEP, Action.FORGET):
             continue
         if change.error:
-            _event(cluster, ref, "Warning", "ApplyFailed", str(change))
+            _event(cluster, ref, "Warning", Reason.APPLY_FAILED, str(change))
         elif change.action is Action.PRUNE:
             _event(cluster, ref, "Normal", "Pruned", f"deleted {change.key} (removed from Git)")
         else:
             per_service.setdefault(change.service, []).append(f"{change.action.value} {change.key}")
     for service, lines in sorted(per_service.items()):
         text = f"{service}: {len(lines)} object(s) applied: " + ", ".join(lines[:10])
-        _event(cluster, ref, "Normal", "Applied", text + (" ..." if len(lines) > 10 else ""))
+        _event(cluster, ref, "Normal", Reason.APPLIED, text + (" ..." if len(lines) > 10 else ""))
 
 
 def _event(cluster: Cluster, ref: CloudRef, kind: str, reason: str, note: str) -> None:

@@ -12,11 +12,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from reconciler import logs
-from reconciler.edges.kube import Cluster
-from reconciler.plan import objects
+from openstack_gitops import api
+from openstack_gitops.kube import objects as kobjects
+from openstack_gitops.kube.client import Cluster
+from openstack_gitops.kube.objects import ObjectKey
+from openstack_gitops.runtime import logs
+from reconciler.plan import ownership
 from reconciler.plan.inventory import Inventory
-from reconciler.plan.objects import ObjectKey
 
 WATCHED = (("apps/v1", "Deployment"), ("apps/v1", "StatefulSet"), ("apps/v1", "DaemonSet"),
            ("v1", "ConfigMap"), ("v1", "Secret"), ("v1", "Service"))
@@ -31,13 +33,13 @@ def drifted(event_type: str, obj: dict[str, Any], inventory: Inventory) -> str |
         return None
     if event_type == "DELETED":
         return f"{key} was deleted"
-    if objects.applied_hash(obj) != entry.applied_hash:
+    if ownership.applied_hash(obj) != entry.applied_hash:
         return f"{key}: applied content changed"
-    manual = objects.manual_managers(obj)
+    manual = ownership.manual_managers(obj)
     if manual:
         return f"{key}: edited by hand ({', '.join(manual)})"
-    if objects.owned_fields_hash(obj) != entry.fields_hash:
-        return f"{key}: fields we own were changed by {', '.join(objects.other_managers(obj)) or 'someone'}"
+    if ownership.owned_fields_hash(obj) != entry.fields_hash:
+        return f"{key}: fields we own were changed by {', '.join(ownership.other_managers(obj)) or 'someone'}"
     return None
 
 
@@ -46,7 +48,7 @@ class DriftWatch:
                  on_drift: Callable[[str], None]) -> None:
         self.cluster = cluster
         self.namespace = namespace
-        self.selector = f"{objects.OWNER_LABEL}={owner}"
+        self.selector = kobjects.selector({api.OWNER_LABEL: owner})
         self.inventory = inventory
         self.on_drift = on_drift
         self._stop = threading.Event()

@@ -18,7 +18,7 @@ from enum import StrEnum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from reconciler import logs
+from openstack_gitops.runtime import logs
 
 log = logs.get("webhook")  # the configured tree: --log-json and credential scrubbing apply here too
 

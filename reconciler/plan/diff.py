@@ -11,9 +11,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from reconciler.plan import objects
+from openstack_gitops import api
+from openstack_gitops.kube import objects as kobjects
+from openstack_gitops.kube.objects import Manifest, ObjectKey
+from reconciler.plan import ownership
 from reconciler.plan.inventory import Inventory
-from reconciler.plan.objects import Manifest, ObjectKey
 from reconciler.plan.order import sort_key
 
 # Kinds whose spec cannot be updated in place once created: a change means delete + create.
@@ -45,7 +47,7 @@ class Desired:
 
     @property
     def hash(self) -> str:
-        return objects.applied_hash(self.manifest) or ""
+        return ownership.applied_hash(self.manifest) or ""
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,7 @@ def _decide(d: Desired, live: Manifest | None, inventory: Inventory) -> Step:
         if entry is not None and entry.applied_hash:
             return Step(d.key, Action.CREATE, d.service, "deleted outside Git; re-creating", d.manifest, drift=True)
         return Step(d.key, Action.CREATE, d.service, "not in the cluster", d.manifest)
-    if objects.applied_hash(live) != d.hash:
+    if ownership.applied_hash(live) != d.hash:
         edited = entry is not None and entry.applied_hash == d.hash  # we applied this content; someone changed it
         why = "its applied content was edited outside Git" if edited else "changed in Git"
         if d.key.kind in IMMUTABLE_SPEC_KINDS:
@@ -154,15 +156,15 @@ def _decide(d: Desired, live: Manifest | None, inventory: Inventory) -> Step:
         return Step(d.key, Action.UPDATE, d.service, why, d.manifest, drift=edited)
     if entry is None:
         return Step(d.key, Action.UPDATE, d.service, "not in the inventory (adopting)", d.manifest)
-    manual = objects.manual_managers(live)
+    manual = ownership.manual_managers(live)
     if manual:
         return Step(d.key, Action.UPDATE, d.service, f"drift: edited by hand ({', '.join(manual)}); taking it back",
                     d.manifest, drift=True, takeover=tuple(manual))
     if entry.applied_hash != d.hash or not entry.fields_hash:
         return Step(d.key, Action.UPDATE, d.service, "inventory record is stale (an apply was interrupted)",
                     d.manifest)
-    if objects.owned_fields_hash(live) != entry.fields_hash:
-        others = ", ".join(objects.other_managers(live)) or "unknown"
+    if ownership.owned_fields_hash(live) != entry.fields_hash:
+        others = ", ".join(ownership.other_managers(live)) or "unknown"
         return Step(d.key, Action.UPDATE, d.service, f"drift: fields we own were changed (managers: {others})",
                     d.manifest, drift=True)
     return Step(d.key, Action.UNCHANGED, d.service, "unchanged", d.manifest)
@@ -174,8 +176,8 @@ def _decide_gone(key: ObjectKey, live: Manifest | None, inventory: Inventory) ->
     service = entry.service if entry else ""
     if live is None:
         return Step(key, Action.FORGET, service, "already gone from the cluster", None)
-    if objects.labels_of(live).get(objects.MANAGED_BY_LABEL) != objects.FIELD_MANAGER:
+    if kobjects.labels_of(live).get(api.MANAGED_BY_LABEL) != api.FIELD_MANAGER:
         return Step(key, Action.FORGET, service, "no longer carries our ownership label", None)
-    if objects.annotations_of(live).get(objects.PRUNE_ANNOTATION) == "disabled":
-        return Step(key, Action.KEEP, service, f"annotated {objects.PRUNE_ANNOTATION}=disabled", None)
+    if kobjects.annotations_of(live).get(api.PRUNE_ANNOTATION) == "disabled":
+        return Step(key, Action.KEEP, service, f"annotated {api.PRUNE_ANNOTATION}=disabled", None)
     return Step(key, Action.PRUNE, service, "removed from Git", None)

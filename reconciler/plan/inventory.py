@@ -9,7 +9,7 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
-from reconciler.plan.objects import ObjectKey
+from openstack_gitops.kube.objects import ObjectKey
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from reconciler.plan.objects import Manifest, ObjectKey
+from openstack_gitops.kube.objects import Manifest, ObjectKey
 
 CLUSTER_SCOPED_KINDS = frozenset({
     "Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "PriorityClass",

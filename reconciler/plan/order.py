@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from reconciler.plan.objects import ObjectKey
+from openstack_gitops.kube.objects import ObjectKey
 
 # Stage 1: applied (and waited for) before anything else, so later objects can be dry-run.
 PREREQUISITE_KINDS = ("CustomResourceDefinition", "Namespace")

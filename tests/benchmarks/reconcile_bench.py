@@ -26,9 +26,9 @@ from typing import Any
 
 import yaml
 
-from reconciler.edges.kube import USER_AGENT, Cluster
+from openstack_gitops.health import health_of
+from openstack_gitops.kube.client import USER_AGENT, Cluster
 from reconciler.engine.reconcile import WORKLOAD_KINDS
-from reconciler.health import health_of
 from reconciler.plan.diff import Action
 from testbed import bed, build
 

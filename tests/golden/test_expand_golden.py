@@ -14,7 +14,7 @@ import json
 import os
 from pathlib import Path
 
-from reconciler.model import (
+from openstack_gitops.model import (
     autoscaled_deployments,
     expand,
     load_spec,

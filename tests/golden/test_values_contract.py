@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 import yaml
 
-from reconciler.model import LAYER_NAMES, Size, Spec, expand, layered_values, load_spec, validate
-from reconciler.model.catalog import NetworkBackend, NodeRole
-from reconciler.model.presets import REPLICA_COMPONENTS, RESOURCES
-from reconciler.model.tree import merge_all
+from openstack_gitops.model import LAYER_NAMES, Size, Spec, expand, layered_values, load_spec, validate
+from openstack_gitops.model.catalog import NetworkBackend, NodeRole
+from openstack_gitops.model.presets import REPLICA_COMPONENTS, RESOURCES
+from openstack_gitops.model.tree import merge_all
 
 from ..unit.model_support import fake_credentials
 from .chart_support import CHARTS_DIR, REPO_ROOT, Rendered, RenderFn

@@ -14,12 +14,13 @@ from typing import Any
 
 import yaml
 
+from openstack_gitops.kube.client import USER_AGENT, Cluster
 from reconciler.edges.git import GitSource
 from reconciler.edges.helm import Helm
-from reconciler.edges.kube import USER_AGENT, Cluster
 from reconciler.engine import status
 from reconciler.engine.metrics import Metrics
-from reconciler.engine.reconcile import Outcome, Reconciler
+from reconciler.engine.outcome import Outcome
+from reconciler.engine.reconcile import Reconciler
 from testbed import bed, build
 
 REPO = Path(__file__).resolve().parents[2]

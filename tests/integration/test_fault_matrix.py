@@ -29,10 +29,11 @@ from typing import Any
 import pytest
 from kubernetes import client, dynamic
 
+from openstack_gitops import api
+from openstack_gitops.kube import objects as kobjects
 from reconciler.edges.git import GitSource
-from reconciler.engine import status
-from reconciler.engine.reconcile import Outcome, Reconciler
-from reconciler.plan import objects
+from reconciler.engine.outcome import Outcome
+from reconciler.engine.reconcile import Reconciler
 from testbed import bed, build
 
 from .reconcile_support import (
@@ -53,7 +54,7 @@ Cloud = dict[str, Any]
 def owned(reconciler: Reconciler, namespace: str) -> set[str]:
     """Every object of the cloud in the cluster, found by our labels (kinds from the inventory)."""
     kinds = {(e.api_version, k.kind) for k, e in reconciler.inventory.entries.items()}
-    selector = f"{objects.MANAGED_BY_LABEL}={objects.FIELD_MANAGER},{objects.OWNER_LABEL}"
+    selector = kobjects.selector({api.MANAGED_BY_LABEL: api.FIELD_MANAGER, api.OWNER_LABEL: None})
     out = set()
     for api_version, kind in kinds:
         for obj in reconciler.cluster.list(api_version, kind, selector):
@@ -72,7 +73,7 @@ def resource(testbed: bed.TestBed, namespace: str, name: str) -> dict[str, Any] 
     with testbed.api_client() as api:
         try:
             return dict(client.CustomObjectsApi(api).get_namespaced_custom_object(
-                status.GROUP, status.VERSION, namespace, status.PLURAL, name))
+                api.GROUP, api.VERSION, namespace, api.PLURAL, name))
         except client.ApiException as exc:
             if exc.status == 404:
                 return None
@@ -341,14 +342,14 @@ def test_credentials_regenerated_only_when_the_operator_says_so(testbed: bed.Tes
         client.CoreV1Api(api).delete_namespaced_secret(f"{repo.name}-credentials", repo.namespace)
         assert reconciler.reconcile().reason == "CredentialsMissing"
         client.CustomObjectsApi(api).patch_namespaced_custom_object(
-            status.GROUP, status.VERSION, repo.namespace, status.PLURAL, repo.name,
-            {"metadata": {"annotations": {status.REGENERATE_ANNOTATION: "true"}}})
+            api.GROUP, api.VERSION, repo.namespace, api.PLURAL, repo.name,
+            {"metadata": {"annotations": {api.REGENERATE_ANNOTATION: "true"}}})
     outcome = reconcile_until_converged(reconciler)
     assert outcome.ok, outcome.message
     after = credentials(testbed, repo)
     assert set(after) == set(before) and all(after[k] != before[k] for k in before)
     cr = resource(testbed, repo.namespace, repo.name)
-    assert cr is not None and status.REGENERATE_ANNOTATION not in cr["metadata"].get("annotations", {})
+    assert cr is not None and api.REGENERATE_ANNOTATION not in cr["metadata"].get("annotations", {})
     with testbed.api_client() as api:  # the permission was used once: a second loss stops again
         client.CoreV1Api(api).delete_namespaced_secret(f"{repo.name}-credentials", repo.namespace)
         assert reconciler.reconcile().reason == "CredentialsMissing"
@@ -425,11 +426,11 @@ def test_sigkill_mid_apply_then_a_commit_orphans_nothing(testbed: bed.TestBed, t
     proc = subprocess.Popen([*cli, "reconcile", "--once", "--repo", str(repo.bare), "--workdir",
                              str(tmp_path / "w")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     reconciler = make_reconciler(testbed, str(repo.bare), tmp_path / "observer")
-    selector = f"{objects.OWNER_LABEL}={repo.name}"
+    selector = kobjects.selector({api.OWNER_LABEL: repo.name})
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:  # kill once heat's objects exist and the apply is not done
-            heat = reconciler.cluster.list("v1", "ConfigMap", selector + f",{objects.SERVICE_LABEL}=heat",
+            heat = reconciler.cluster.list("v1", "ConfigMap", selector + f",{api.SERVICE_LABEL}=heat",
                                            namespace=repo.namespace)
             if heat:
                 break
@@ -444,7 +445,7 @@ def test_sigkill_mid_apply_then_a_commit_orphans_nothing(testbed: bed.TestBed, t
     assert outcome.ok, outcome.message
     left = [o["metadata"]["name"] for av, kind in (("v1", "ConfigMap"), ("v1", "Secret"), ("apps/v1", "Deployment"),
                                                    ("batch/v1", "Job"), ("v1", "Service"))
-            for o in reconciler.cluster.list(av, kind, selector + f",{objects.SERVICE_LABEL}=heat",
+            for o in reconciler.cluster.list(av, kind, selector + f",{api.SERVICE_LABEL}=heat",
                                              namespace=repo.namespace)]
     assert left == [], f"heat objects orphaned by the kill: {left}"
 

@@ -16,7 +16,6 @@ from reconciler.engine.changeset import Change
 from reconciler.engine.loop import Loop
 from reconciler.engine.reconcile import upgrade_chart_order
 from reconciler.engine.watch import DriftWatch
-from reconciler.plan import objects
 from reconciler.plan.diff import Action
 from reconciler.plan.order import kind_rank
 from testbed import bed, kwok_stages
@@ -102,7 +101,7 @@ def test_manual_edit_is_detected_and_reverted(testbed: bed.TestBed, cloud: dict[
     with testbed.api_client() as api:
         apps = client.AppsV1Api(api)
         apps.patch_namespaced_deployment("glance-api", repo.namespace,  # like `kubectl edit` of a field we own
-                                         {"metadata": {"labels": {objects.SERVICE_LABEL: "tampered"}}})
+                                         {"metadata": {"labels": {api.SERVICE_LABEL: "tampered"}}})
         before = cloud["reconciler"].metrics.drift._value.get()
         outcome = cloud["reconciler"].reconcile()
         assert outcome.ok, outcome.message
@@ -110,7 +109,7 @@ def test_manual_edit_is_detected_and_reverted(testbed: bed.TestBed, cloud: dict[
         assert [f"{c.key.kind}/{c.key.name}" for c in drifted] == ["Deployment/glance-api"]
         assert cloud["reconciler"].metrics.drift._value.get() == before + 1
         live = apps.read_namespaced_deployment("glance-api", repo.namespace)
-        assert live.metadata.labels[objects.SERVICE_LABEL] == "glance"
+        assert live.metadata.labels[api.SERVICE_LABEL] == "glance"
 
 
 def test_autoscaled_replicas_are_left_to_the_autoscaler(testbed: bed.TestBed, cloud: dict[str, Any]) -> None:
@@ -130,7 +129,7 @@ def test_disabling_a_service_prunes_it_in_reverse_order(testbed: bed.TestBed, cl
     with testbed.api_client() as api:
         core = client.CoreV1Api(api)
         core.patch_namespaced_config_map("horizon-bin", repo.namespace,
-                                         {"metadata": {"annotations": {objects.PRUNE_ANNOTATION: "disabled"}}})
+                                         {"metadata": {"annotations": {api.PRUNE_ANNOTATION: "disabled"}}})
         repo.edit(lambda d: d["spec"]["services"]["dashboard"].update(enabled=False), "dashboard off")
         outcome = cloud["reconciler"].reconcile()
         assert outcome.ok, outcome.message
@@ -202,11 +201,11 @@ def test_drift_watch_reverts_a_manual_edit_without_waiting_for_the_poll(testbed:
         with testbed.api_client() as api:
             core = client.CoreV1Api(api)
             core.patch_namespaced_service("keystone-api", repo.namespace,
-                                          {"metadata": {"labels": {objects.SERVICE_LABEL: "tampered"}}})
+                                          {"metadata": {"labels": {api.SERVICE_LABEL: "tampered"}}})
             assert loop.done.wait(30), "the drift watch did not trigger a reconcile"
             assert loop.last is not None and any(c.drift for c in loop.last.changes.changes)
             live = core.read_namespaced_service("keystone-api", repo.namespace)
-            assert live.metadata.labels[objects.SERVICE_LABEL] == "keystone"
+            assert live.metadata.labels[api.SERVICE_LABEL] == "keystone"
         watch.stop()
     finally:
         loop.stop()

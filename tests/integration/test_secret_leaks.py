@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from kubernetes import client, dynamic
 
-from reconciler import logs
+from openstack_gitops.runtime import logs
 from testbed import bed
 from tests.unit.test_logs_redaction import traces_of
 

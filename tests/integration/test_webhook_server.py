@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from reconciler import logs
+from openstack_gitops.runtime import logs
 from reconciler.engine.webhook import MAX_BODY, Provider, PushEvent, WebhookServer
 
 SECRET = b"hook-secret-0d9f"

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from reconciler.model import Spec, load_spec, needed_credentials
+from openstack_gitops.model import Spec, load_spec, needed_credentials
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "config-repo-template" / "openstack.yaml"

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from openstack_gitops import api
+from openstack_gitops.canonical import canonical_hash
+from openstack_gitops.kube.objects import ObjectKey
 from reconciler.engine.watch import drifted
-from reconciler.plan import objects
+from reconciler.plan import ownership
 from reconciler.plan.inventory import Entry, Inventory
-from reconciler.plan.objects import ObjectKey
 
 FIELDS = {"f:spec": {"f:replicas": {}}}
 
 
 def deployment(fields: dict[str, Any] = FIELDS, status: int = 1) -> dict[str, Any]:
-    obj = objects.stamp({"apiVersion": "apps/v1", "kind": "Deployment",
+    obj = ownership.stamp({"apiVersion": "apps/v1", "kind": "Deployment",
                          "metadata": {"name": "nova-api-osapi", "namespace": "openstack"}, "spec": {}}, "cloud", "nova")
-    obj["metadata"]["managedFields"] = [{"manager": objects.FIELD_MANAGER, "operation": "Apply", "fieldsV1": fields},
+    obj["metadata"]["managedFields"] = [{"manager": api.FIELD_MANAGER, "operation": "Apply", "fieldsV1": fields},
                                         {"manager": "kube-controller-manager", "operation": "Update",
                                          "subresource": "status", "fieldsV1": {"f:status": {}}}]
     obj["status"] = {"observedGeneration": status}
@@ -23,8 +25,8 @@ def deployment(fields: dict[str, Any] = FIELDS, status: int = 1) -> dict[str, An
 
 
 def inventory_for(obj: dict[str, Any]) -> Inventory:
-    return Inventory({ObjectKey.of(obj): Entry("nova", objects.applied_hash(obj) or "",
-                                                objects.canonical_hash(FIELDS), "apps/v1")})
+    return Inventory({ObjectKey.of(obj): Entry("nova", ownership.applied_hash(obj) or "",
+                                                canonical_hash(FIELDS), "apps/v1")})
 
 
 def test_status_update_is_not_drift() -> None:

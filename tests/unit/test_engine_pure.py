@@ -7,13 +7,14 @@ from typing import Any
 
 import pytest
 
-from reconciler.edges.kube import ApiError
+from openstack_gitops.api import SOURCE_ANNOTATION
+from openstack_gitops.kube.client import ApiError
+from openstack_gitops.kube.objects import ObjectKey
 from reconciler.engine.changeset import Change, ChangeSet
-from reconciler.engine.identity import SOURCE_ANNOTATION, CloudRef, other_homes, refusal
+from reconciler.engine.identity import CloudRef, other_homes, refusal
 from reconciler.engine.reconcile import PhaseClock
 from reconciler.plan.diff import Action
 from reconciler.plan.inventory import Entry, Inventory
-from reconciler.plan.objects import ObjectKey
 
 
 def cr(name: str, namespace: str, source: str, applied: bool) -> dict[str, Any]:

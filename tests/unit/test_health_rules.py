@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from reconciler.health import State, health_of, worst
-from reconciler.health.result import Health
+from openstack_gitops.health import State, health_of, worst
+from openstack_gitops.health.result import Health
 
 
 def dep(generation: int = 1, observed: int = 1, replicas: int = 3, updated: int = 3, total: int = 3,

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from reconciler import logs
+from openstack_gitops.runtime import logs
 
 # Shaped like a generated credential (secrets.token_urlsafe): URL-safe characters only.
 TOKEN = "Zx9-kP_2qLm7Rt4vWb8nYc3dHf6jGs1aQe5"

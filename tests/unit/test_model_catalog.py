@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.model import APPLY_ORDER, UPGRADE_ORDER, UpgradeKind, classify_upgrade, upgrade_order
-from reconciler.model.catalog import AUTOSCALABLE, CHARTS, SERVICES, NetworkBackend, charts_for, service_charts
-from reconciler.model.presets import REPLICA_COMPONENTS, Size, replicas
-from reconciler.model.releases import IMAGE_TAGS, RELEASES, images
+from openstack_gitops.model import APPLY_ORDER, UPGRADE_ORDER, UpgradeKind, classify_upgrade, upgrade_order
+from openstack_gitops.model.catalog import AUTOSCALABLE, CHARTS, SERVICES, NetworkBackend, charts_for, service_charts
+from openstack_gitops.model.presets import REPLICA_COMPONENTS, Size, replicas
+from openstack_gitops.model.releases import IMAGE_TAGS, RELEASES, images
 
 
 def test_apply_order_is_the_documented_osh_install_order() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.model import complete, needed_credentials
-from reconciler.model.credentials import TOKEN_BYTES, lost_credentials
+from openstack_gitops.model import complete, needed_credentials
+from openstack_gitops.model.credentials import TOKEN_BYTES, lost_credentials
 
 from .model_support import spec
 

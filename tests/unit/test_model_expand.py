@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.model import (
+from openstack_gitops.model import (
     LAYER_NAMES,
     MissingCredentials,
     SpecInvalid,
@@ -17,9 +17,9 @@ from reconciler.model import (
     expand,
     layered_values,
 )
-from reconciler.model.catalog import API_ENDPOINTS, CHARTS
-from reconciler.model.spec import Spec
-from reconciler.model.tree import deep_merge
+from openstack_gitops.model.catalog import API_ENDPOINTS, CHARTS
+from openstack_gitops.model.spec import Spec
+from openstack_gitops.model.tree import deep_merge
 
 from .model_support import fake_credentials, spec
 

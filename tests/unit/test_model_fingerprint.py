@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reconciler.model import expand, fingerprint, service_fingerprints
+from openstack_gitops.model import expand, fingerprint, service_fingerprints
 
 from .model_support import fake_credentials, spec
 

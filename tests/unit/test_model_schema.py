@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.resources
 import json
-from pathlib import Path
 
 import pytest
 
-from reconciler.model import SpecError, SpecInvalid, load_spec
-from reconciler.model.catalog import ALL_CHARTS, SERVICES
-from reconciler.model.presets import Size
-from reconciler.model.schema import schema
+from openstack_gitops.model import SpecError, SpecInvalid, load_spec
+from openstack_gitops.model.catalog import ALL_CHARTS, SERVICES
+from openstack_gitops.model.presets import Size
+from openstack_gitops.model.schema import schema
 
 from .model_support import DELETE, text
 
@@ -277,8 +277,8 @@ def test_schema_enums_match_the_catalog() -> None:
 
 
 def test_schema_file_is_shipped_as_package_data() -> None:
-    path = Path(__file__).resolve().parents[2] / "reconciler" / "model" / "openstackdeployment.schema.json"
-    assert json.loads(path.read_text()) == schema()
+    shipped = importlib.resources.files("openstack_gitops.model") / "openstackdeployment.schema.json"
+    assert json.loads(shipped.read_text()) == schema()
 
 
 def test_a_document_that_is_not_a_mapping_is_refused_at_line_1() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.model import SpecInvalid
-from reconciler.model.source import format_path, parse
+from openstack_gitops.model import SpecInvalid
+from openstack_gitops.model.source import format_path, parse
 
 VALID = """\
 apiVersion: openstack-gitops.io/v1alpha1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reconciler.model import (
+from openstack_gitops.model import (
     ChartSource,
     ChartSourceType,
     HealthWatcherPolicy,
@@ -12,7 +12,7 @@ from reconciler.model import (
     load_spec,
     validate,
 )
-from reconciler.model.spec import DEFAULTS
+from openstack_gitops.model.spec import DEFAULTS
 
 from .model_support import SERVICES, TEMPLATE, spec
 

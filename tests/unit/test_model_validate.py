@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from reconciler.model import validate
-from reconciler.model.releases import CHART_SERIES, RELEASES
-from reconciler.model.validate import RULES
+from openstack_gitops.model import validate
+from openstack_gitops.model.releases import CHART_SERIES, RELEASES
+from openstack_gitops.model.validate import RULES
 
 from .model_support import SERVICES, spec, text
 

@@ -6,10 +6,13 @@ from typing import Any
 
 import pytest
 
-from reconciler.plan import objects
+from openstack_gitops import api
+from openstack_gitops.canonical import canonical_hash
+from openstack_gitops.kube import objects as kobjects
+from openstack_gitops.kube.objects import ObjectKey
+from reconciler.plan import ownership
 from reconciler.plan.diff import Action, Desired, PruneGuard, PruneRefused, plan
 from reconciler.plan.inventory import Entry, Inventory
-from reconciler.plan.objects import ObjectKey
 
 ORDER = ("openstack-gitops", "mariadb", "keystone", "nova")
 OUR_FIELDS = {"f:data": {"f:a": {}}}
@@ -18,7 +21,7 @@ OUR_FIELDS = {"f:data": {"f:a": {}}}
 def cm(name: str, data: dict[str, str], service: str = "keystone") -> dict[str, Any]:
     raw = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "openstack"},
            "data": data}
-    return objects.stamp(raw, "cloud", service)
+    return ownership.stamp(raw, "cloud", service)
 
 
 def desired(obj: dict[str, Any], service: str = "keystone") -> Desired:
@@ -27,7 +30,7 @@ def desired(obj: dict[str, Any], service: str = "keystone") -> Desired:
 
 def live_of(obj: dict[str, Any], fields: dict[str, Any] | None = None, other: str | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {**obj, "metadata": {**obj["metadata"]}}
-    managed = [{"manager": objects.FIELD_MANAGER, "operation": "Apply", "fieldsV1": fields or OUR_FIELDS}]
+    managed = [{"manager": api.FIELD_MANAGER, "operation": "Apply", "fieldsV1": fields or OUR_FIELDS}]
     if other:
         managed.append({"manager": other, "operation": "Update", "fieldsV1": {"f:data": {"f:b": {}}}})
     out["metadata"]["managedFields"] = managed
@@ -35,14 +38,14 @@ def live_of(obj: dict[str, Any], fields: dict[str, Any] | None = None, other: st
 
 
 def entry(obj: dict[str, Any], service: str = "keystone", fields: dict[str, Any] | None = None) -> Entry:
-    return Entry(service, objects.applied_hash(obj) or "", objects.canonical_hash(fields or OUR_FIELDS), "v1")
+    return Entry(service, ownership.applied_hash(obj) or "", canonical_hash(fields or OUR_FIELDS), "v1")
 
 
 def test_stamp_is_deterministic_and_hash_covers_content() -> None:
     a, b = cm("x", {"a": "1"}), cm("x", {"a": "1"})
-    assert objects.applied_hash(a) == objects.applied_hash(b)
-    assert objects.applied_hash(cm("x", {"a": "2"})) != objects.applied_hash(a)
-    assert a["metadata"]["labels"][objects.OWNER_LABEL] == "cloud"
+    assert ownership.applied_hash(a) == ownership.applied_hash(b)
+    assert ownership.applied_hash(cm("x", {"a": "2"})) != ownership.applied_hash(a)
+    assert a["metadata"]["labels"][api.OWNER_LABEL] == "cloud"
 
 
 @pytest.mark.parametrize(
@@ -82,8 +85,8 @@ def test_decisions(case: str, action: Action, drift: bool) -> None:
 def test_changed_job_is_recreated() -> None:
     raw = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "db-sync", "namespace": "o"},
            "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "v2"}]}}}}
-    job = objects.stamp(raw, "cloud", "nova")
-    old = {**job, "metadata": {**job["metadata"], "annotations": {objects.HASH_ANNOTATION: "old"}}}
+    job = ownership.stamp(raw, "cloud", "nova")
+    old = {**job, "metadata": {**job["metadata"], "annotations": {api.HASH_ANNOTATION: "old"}}}
     result = plan([desired(job, "nova")], {ObjectKey.of(job): old}, Inventory(), ORDER)
     assert result.steps[0].action is Action.RECREATE
 
@@ -93,7 +96,7 @@ def test_prune_only_ours_and_not_protected_in_reverse_order() -> None:
     gone_keystone = cm("gone-ks", {"a": "1"})
     gone_nova = cm("gone-nova", {"a": "1"}, service="nova")
     protected = cm("protected", {"a": "1"})
-    protected["metadata"]["annotations"][objects.PRUNE_ANNOTATION] = "disabled"
+    protected["metadata"]["annotations"][api.PRUNE_ANNOTATION] = "disabled"
     foreign = cm("foreign", {"a": "1"})
     foreign["metadata"]["labels"] = {}
     inv = Inventory({ObjectKey.of(o): entry(o, s) for o, s in
@@ -124,13 +127,13 @@ def test_empty_render_is_refused_when_we_own_objects() -> None:
 
 
 def test_apply_order_namespaces_first_then_services_then_kinds() -> None:
-    ns = objects.stamp({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "openstack"}}, "cloud",
+    ns = ownership.stamp({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "openstack"}}, "cloud",
                        "openstack-gitops")
-    dep = objects.stamp({"apiVersion": "apps/v1", "kind": "Deployment",
+    dep = ownership.stamp({"apiVersion": "apps/v1", "kind": "Deployment",
                          "metadata": {"name": "keystone-api", "namespace": "openstack"}}, "cloud", "keystone")
-    db = objects.stamp({"apiVersion": "apps/v1", "kind": "StatefulSet",
+    db = ownership.stamp({"apiVersion": "apps/v1", "kind": "StatefulSet",
                         "metadata": {"name": "mariadb-server", "namespace": "openstack"}}, "cloud", "mariadb")
-    secret = objects.stamp({"apiVersion": "v1", "kind": "Secret",
+    secret = ownership.stamp({"apiVersion": "v1", "kind": "Secret",
                             "metadata": {"name": "keystone-db", "namespace": "openstack"}}, "cloud", "keystone")
     result = plan([desired(dep), desired(db, "mariadb"), desired(secret), desired(ns, "openstack-gitops")],
                   {}, Inventory(), ORDER)
@@ -190,7 +193,7 @@ def test_drift_decisions(case: str, action: Action, drift: bool, takeover: tuple
         inventory = Inventory({key: entry(cm("keystone-etc", {"a": "0"}))})
     elif case == "hash-annotation-edited":
         edited = live_of(want)
-        edited["metadata"]["annotations"] = {objects.HASH_ANNOTATION: "edited"}
+        edited["metadata"]["annotations"] = {api.HASH_ANNOTATION: "edited"}
         live[key] = edited
     (step,) = plan([desired(want)], live, inventory, ORDER).steps
     assert (step.action, step.drift, step.takeover) == (action, drift, takeover), step.reason
@@ -204,22 +207,22 @@ def objects_entry_pending() -> Entry:
 def test_taken_fields_move_to_our_apply_entry_but_replicas_stay() -> None:
     obj = cm("keystone-etc", {"a": "1"})
     live = manual_edit(obj, "kubectl-edit", {"f:data": {"f:extra": {}}, "f:spec": {"f:replicas": {}}})
-    taken = objects.taken_managed_fields(live, ["kubectl-edit"])
-    ours = next(e for e in taken if e["manager"] == objects.FIELD_MANAGER)
+    taken = ownership.taken_managed_fields(live, ["kubectl-edit"])
+    ours = next(e for e in taken if e["manager"] == api.FIELD_MANAGER)
     assert ours["fieldsV1"] == {"f:data": {"f:a": {}, "f:extra": {}}}
     assert [e["fieldsV1"] for e in taken if e["manager"] == "kubectl-edit"] == [{"f:spec": {"f:replicas": {}}}]
 
 
 def workload(name: str, service: str, kind: str = "Deployment") -> dict[str, Any]:
     raw = {"apiVersion": "apps/v1", "kind": kind, "metadata": {"name": name, "namespace": "openstack"}}
-    return objects.stamp(raw, "cloud", service)
+    return ownership.stamp(raw, "cloud", service)
 
 
 def cloud_inventory() -> tuple[list[dict[str, Any]], Inventory]:
     objs = [workload("nova-api", "nova"), workload("nova-conductor", "nova"),
             workload("keystone-api", "keystone"), cm("keystone-etc", {"a": "1"}),
             *(cm(f"nova-cm-{i}", {"a": "1"}, service="nova") for i in range(6))]
-    return objs, Inventory({ObjectKey.of(o): entry(o, objects.labels_of(o)[objects.SERVICE_LABEL]) for o in objs})
+    return objs, Inventory({ObjectKey.of(o): entry(o, kobjects.labels_of(o)[api.SERVICE_LABEL]) for o in objs})
 
 
 @pytest.mark.parametrize(
@@ -238,7 +241,7 @@ def cloud_inventory() -> tuple[list[dict[str, Any]], Inventory]:
 )
 def test_prune_guard(case: str, kept: Any, switched_on: set[str], refused: str) -> None:
     objs, inventory = cloud_inventory()
-    wanted = [desired(o, objects.labels_of(o)[objects.SERVICE_LABEL]) for o in objs if kept(o)]
+    wanted = [desired(o, kobjects.labels_of(o)[api.SERVICE_LABEL]) for o in objs if kept(o)]
     live = {ObjectKey.of(o): live_of(o) for o in objs}
     guard = PruneGuard(frozenset(switched_on), max_fraction=0.25)
     if refused:

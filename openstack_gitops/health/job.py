@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from reconciler.health._common import condition, spec_status
-from reconciler.health.result import Health, State
+from openstack_gitops.health._common import condition, spec_status
+from openstack_gitops.health.result import Health, State
 
 
 def health(obj: Mapping[str, Any]) -> Health:

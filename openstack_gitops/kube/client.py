@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,8 +16,10 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
 from urllib3.exceptions import HTTPError as TransportError
 
-from reconciler import __version__
-from reconciler.plan.objects import FIELD_MANAGER, Manifest, ObjectKey
+from openstack_gitops import __version__
+from openstack_gitops.api import FIELD_MANAGER
+from openstack_gitops.kube.objects import Manifest, ObjectKey
+from openstack_gitops.runtime.backoff import poll_until
 
 USER_AGENT = f"openstack-gitops/{__version__}"
 
@@ -40,6 +41,10 @@ class ApiError(Exception):
     @property
     def immutable(self) -> bool:
         return self.status == 422 and "immutable" in self.message
+
+    @property
+    def kind_not_served(self) -> bool:
+        return self.status == 404 and self.reason == "KindNotServed"
 
     @property
     def retriable(self) -> bool:
@@ -111,6 +116,9 @@ class Cluster:
                 except ResourceNotFoundError:
                     self.dyn.resources.invalidate_cache()
                     found = self.dyn.resources.get(api_version=api_version, kind=kind)
+            except ResourceNotFoundError:
+                raise ApiError(f"{api_version}/{kind}", "discovery", 404, "KindNotServed",
+                               "the server does not serve this kind (is its CRD installed?)") from None
             except REQUEST_ERRORS as exc:
                 raise _api_error(f"{api_version}/{kind}", "discovery", exc) from exc
             self._resources[key] = found
@@ -228,15 +236,14 @@ class Cluster:
 
     def wait_crd_established(self, name: str, timeout: float = 60) -> None:
         """Block until a CustomResourceDefinition serves its kind, then forget stale discovery."""
-        deadline = time.monotonic() + timeout
-        while True:
+        def established() -> bool | None:
             live = self.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", name)
             conditions = ((live or {}).get("status") or {}).get("conditions") or []
-            if any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions):
-                self.invalidate_discovery()
-                return
-            if time.monotonic() > deadline:
-                raise ApiError(f"CustomResourceDefinition/{name}", "wait", 0, "Timeout",
-                               f"not Established after {timeout:.0f}s")
-            time.sleep(0.2)
+            return True if any(c.get("type") == "Established" and c.get("status") == "True"
+                               for c in conditions) else None
 
+        try:
+            poll_until(established, timeout, 0.2, f"CustomResourceDefinition/{name} Established")
+        except TimeoutError as exc:
+            raise ApiError(f"CustomResourceDefinition/{name}", "wait", 0, "Timeout", str(exc)) from None
+        self.invalidate_discovery()

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from reconciler.health import daemonset, deployment, job, statefulset
-from reconciler.health.result import Health, State
+from openstack_gitops.health import daemonset, deployment, job, statefulset
+from openstack_gitops.health.result import Health, State
 
 RULES: Mapping[str, Callable[[Mapping[str, Any]], Health]] = {
     "Deployment": deployment.health,

@@ -1,57 +1,24 @@
-"""Kubernetes objects as plain dicts: their identity, ownership stamps and content hashes.
+"""What makes an object the reconciler's: ownership stamps, content hashes and field ownership.
 
-Pure: no I/O. The identity of an object is (group, kind, namespace, name); the apiVersion is
-not part of it, so a version bump of a kind is an update, not a create plus a prune.
+Pure: no I/O. ``stamp`` labels an object as ours and records the hash of what we send; the
+managedFields helpers tell drift (someone else took a field, or added one by hand) without a request.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
-Manifest = dict[str, Any]
-
-FIELD_MANAGER = "openstack-gitops"
-OWNER_LABEL = "openstack-gitops.io/deployment"
-SERVICE_LABEL = "openstack-gitops.io/service"
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
-HASH_ANNOTATION = "openstack-gitops.io/applied-hash"
-PRUNE_ANNOTATION = "openstack-gitops.io/prune"  # "disabled" keeps an object when it leaves Git
-
-
-@dataclass(frozen=True, order=True)
-class ObjectKey:
-    group: str
-    kind: str
-    namespace: str
-    name: str
-
-    @classmethod
-    def of(cls, obj: Mapping[str, Any]) -> ObjectKey:
-        api_version = str(obj.get("apiVersion", ""))
-        group = api_version.rsplit("/", 1)[0] if "/" in api_version else ""
-        meta = obj.get("metadata") or {}
-        return cls(group, str(obj.get("kind", "")), str(meta.get("namespace") or ""), str(meta.get("name", "")))
-
-    def __str__(self) -> str:
-        return f"{self.kind}/{self.namespace}/{self.name}" if self.namespace else f"{self.kind}/{self.name}"
-
-    def to_json(self) -> str:
-        return "|".join((self.group, self.kind, self.namespace, self.name))
-
-    @classmethod
-    def from_json(cls, text: str) -> ObjectKey:
-        group, kind, namespace, name = text.split("|")
-        return cls(group, kind, namespace, name)
-
-
-def canonical_hash(value: Any) -> str:
-    """sha256 of canonical JSON: equal content gives an equal hash whatever the key order."""
-    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+from openstack_gitops.api import (
+    FIELD_MANAGER,
+    HASH_ANNOTATION,
+    MANAGED_BY_LABEL,
+    OWNER_LABEL,
+    SERVICE_LABEL,
+)
+from openstack_gitops.canonical import canonical_hash
+from openstack_gitops.kube.objects import Manifest
 
 
 def stamp(obj: Manifest, owner: str, service: str) -> Manifest:
@@ -180,20 +147,8 @@ def other_managers(obj: Mapping[str, Any], manager: str = FIELD_MANAGER) -> list
     return sorted({str(e.get("manager")) for e in entries if e.get("manager") != manager and not e.get("subresource")})
 
 
-def labels_of(obj: Mapping[str, Any]) -> Mapping[str, str]:
-    return (obj.get("metadata") or {}).get("labels") or {}
-
-
-def annotations_of(obj: Mapping[str, Any]) -> Mapping[str, str]:
-    return (obj.get("metadata") or {}).get("annotations") or {}
-
-
 def without_replicas(obj: Manifest) -> Manifest:
     """Copy of a workload without ``spec.replicas``, so the autoscaler keeps owning that field."""
     out = copy.deepcopy(obj)
     out.get("spec", {}).pop("replicas", None)
     return out
-
-
-def index(objects: Iterable[Manifest]) -> dict[ObjectKey, Manifest]:
-    return {ObjectKey.of(o): o for o in objects}

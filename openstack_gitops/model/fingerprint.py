@@ -6,22 +6,19 @@ touched without diffing values.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from typing import Any
 
+from openstack_gitops.canonical import canonical_hash, canonical_json
+
 from .catalog import CHARTS
 
-
-def canonical_json(values: Any) -> str:
-    """The one serialization hashed: sorted keys, no whitespace, UTF-8, finite numbers only."""
-    return json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+__all__ = ["canonical_json", "fingerprint", "service_fingerprints"]
 
 
 def fingerprint(values: Any) -> str:
     """sha256 (hex) of the canonical JSON of `values`."""
-    return hashlib.sha256(canonical_json(values).encode("utf-8")).hexdigest()
+    return canonical_hash(values)
 
 
 def service_fingerprints(values_by_chart: Mapping[str, Any]) -> dict[str, str]:

@@ -1,0 +1,1 @@
+"""What every long-running process needs: structured logs, back-off and deadline polling, HTTP probes."""
