@@ -89,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     _cluster_args(p)
     p.add_argument("--namespace", default="openstack")
     p.add_argument("--name", default=None, help="resource name (default: the only one)")
-    p.add_argument("--output", choices=["table", "json"], default="table")
+    p.add_argument("-o", "--output", choices=["table", "json"], default="table")
 
     sub.add_parser("crd", help="print the OpenStackDeployment CRD")
     return parser

@@ -39,6 +39,7 @@ def run(directory: Path | None = None, control_plane: int = 3, compute: int = 5,
     subprocess.run([*cli, "status", "--namespace", "openstack"], env=env, check=False)
     _log("")
     _log(f"demo: the test bed is still up: export KUBECONFIG={tb.kubeconfig}")
-    _log(f"demo: reconcile again: .venv/bin/openstack-gitops reconcile --once --repo {url}")
+    _log(f"demo: reconcile again: OPENSTACK_GITOPS_HELM={build.binary('helm')} KUBECONFIG={tb.kubeconfig} "
+         f"{REPO_ROOT / '.venv/bin/openstack-gitops'} reconcile --once --repo {url}")
     _log(f"demo: stop everything: .venv/bin/python -m testbed --dir {directory} down")
     return code

@@ -51,6 +51,9 @@ def test_cli_exit_codes_and_status_table(testbed: bed.TestBed, cloud: dict[str, 
                            check=False)
     assert f"OpenStackDeployment {repo.namespace}/{repo.name}" in table.stdout
     assert "nova" in table.stdout and "keystone" in table.stdout
+    as_json = subprocess.run([*cli, "status", "--namespace", repo.namespace, "-o", "json"], env=env,
+                             capture_output=True, text=True, check=False)  # kubectl users type -o
+    assert json.loads(as_json.stdout)["observedCommit"], as_json.stderr
     invalid = subprocess.run([*cli, "validate", str(repo.work)], env=env, capture_output=True, text=True, check=False)
     assert invalid.returncode == 0, invalid.stderr
     shutil.copytree(repo.work, tmp_path / "bad", ignore=shutil.ignore_patterns(".git"))
