@@ -23,17 +23,15 @@ from openstack_gitops.kube.client import ApiError, Cluster, load_api_client
 from openstack_gitops.model.credentials import complete, needed_credentials
 from openstack_gitops.model.errors import SpecInvalid
 from openstack_gitops.model.expand import expand
-from openstack_gitops.model.loader import load_spec
-from openstack_gitops.model.validate import validate
 from openstack_gitops.runtime import logs
 from reconciler.edges.git import GitSource
 from reconciler.edges.helm import Helm, HelmError, find_helm
-from reconciler.engine import status
-from reconciler.engine.charts import available_charts, chart_refs
+from reconciler.engine import pipeline, status
 from reconciler.engine.loop import Loop
 from reconciler.engine.metrics import Metrics
 from reconciler.engine.outcome import Outcome
-from reconciler.engine.reconcile import SPEC_FILE, Reconciler
+from reconciler.engine.pipeline import SPEC_FILE
+from reconciler.engine.reconcile import Reconciler
 from reconciler.engine.watch import DriftWatch
 from reconciler.engine.webhook import WebhookServer
 from reconciler.plan import manifests
@@ -99,48 +97,46 @@ def _cluster_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"), help="default: $KUBECONFIG")
 
 
-def _spec_path(path: Path) -> tuple[Path, Path]:
-
-    return (path.parent, path) if path.is_file() else (path, path / SPEC_FILE)
+def _spec_path(path: Path) -> tuple[Path, str]:
+    """A config repo directory, or the spec file itself, as (repo root, spec file name)."""
+    return (path.parent, path.name) if path.is_file() else (path, SPEC_FILE)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-
     root, spec_file = _spec_path(args.path)
     try:
-        spec = load_spec(spec_file.read_text(), spec_file.name)
-    except OSError as exc:
-        print(f"{spec_file}: cannot read: {exc.strerror}", file=sys.stderr)
-        return 1
-    except SpecInvalid as exc:
+        spec = pipeline.load(root, spec_file)
+    except (pipeline.SpecUnreadable, SpecInvalid) as exc:
         print(exc, file=sys.stderr)
         return 1
-    errors = validate(spec, available_charts=available_charts(spec, root))
+    errors = pipeline.check(spec, root)
     for error in errors:
         print(error, file=sys.stderr)
     if not errors:
-        print(f"{spec_file.name}: valid ({spec.release}, {spec.size.value}, {len(spec.charts)} charts)")
+        print(f"{spec_file}: valid ({spec.release}, {spec.size.value}, {len(spec.charts)} charts)")
     return 1 if errors else 0
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-
+    """What reconcile would apply, through the same pipeline, with placeholder credentials."""
     root, spec_file = _spec_path(args.path)
     try:
-        spec = load_spec(spec_file.read_text(), spec_file.name)
+        spec = pipeline.load(root, spec_file)
+        errors = pipeline.check(spec, root)
+        if errors:
+            raise SpecInvalid(errors)
         credentials, _ = complete({}, needed_credentials(spec), lambda _n: "GENERATED-IN-CLUSTER")
         values = expand(spec, credentials)
-        helm = Helm(find_helm(args.helm))
-        refs = chart_refs(spec, root)
+        with Helm(find_helm(args.helm)) as helm:
+            texts = pipeline.render(spec, root, helm, values, args.kube_version, progress=ProgressPrinter())
         args.out.mkdir(parents=True, exist_ok=True)
         total = 0
-        for chart in values:
-            text = helm.render(chart, refs[chart], spec.namespace, values[chart], args.kube_version)
-            objs = manifests.parse(chart, text, spec.namespace)
+        for chart, text in texts.items():
+            objs = [d.manifest for d in pipeline.desired_objects(spec, chart, text)]
             (args.out / f"{chart}.yaml").write_text(yaml.safe_dump_all(objs, sort_keys=True))
             total += len(objs)
             print(f"render: {chart}: {len(objs)} objects", file=sys.stderr)
-    except (SpecInvalid, HelmError, manifests.RenderInvalid) as exc:
+    except (pipeline.SpecUnreadable, SpecInvalid, HelmError, manifests.RenderInvalid) as exc:
         print(exc, file=sys.stderr)
         return 1
     print(f"rendered {total} objects from {len(values)} charts into {args.out}")

@@ -26,27 +26,23 @@ from openstack_gitops.model.credentials import complete, lost_credentials, neede
 from openstack_gitops.model.errors import SpecInvalid
 from openstack_gitops.model.expand import autoscaled_deployments, expand
 from openstack_gitops.model.fingerprint import fingerprint
-from openstack_gitops.model.loader import load_spec
 from openstack_gitops.model.releases import UpgradeKind, classify_upgrade
 from openstack_gitops.model.spec import Spec
-from openstack_gitops.model.validate import validate
 from openstack_gitops.runtime import logs
 from openstack_gitops.runtime.backoff import Backoff, poll_until
 from reconciler.edges.git import Checkout, GitFetchError, GitSource, redact
 from reconciler.edges.helm import Helm, HelmError
-from reconciler.engine import identity, inventory_store, status
+from reconciler.engine import identity, inventory_store, pipeline, status
 from reconciler.engine.apply import DryRunFailed, Executor
 from reconciler.engine.changeset import ChangeSet
-from reconciler.engine.charts import available_charts, chart_refs
 from reconciler.engine.identity import CloudRef
 from reconciler.engine.metrics import Metrics
 from reconciler.engine.outcome import Outcome, Phase, PhaseFailed, Reason, Retry, UpgradeStalled
-from reconciler.plan import manifests, ownership
+from reconciler.engine.pipeline import PRODUCT_SERVICE, SPEC_FILE
+from reconciler.plan import manifests, policy
 from reconciler.plan.diff import DEFAULT_MAX_PRUNE_FRACTION, Desired, Plan, PruneGuard, PruneRefused, plan
 from reconciler.plan.inventory import Inventory
 
-SPEC_FILE = "openstack.yaml"
-PRODUCT_SERVICE = "openstack-gitops"  # the service label of objects the product itself needs (the Namespace)
 SERVICE_ORDER: tuple[str, ...] = (PRODUCT_SERVICE, *catalog.APPLY_ORDER)
 WORKLOAD_KINDS = (("apps/v1", "Deployment"), ("apps/v1", "StatefulSet"), ("apps/v1", "DaemonSet"),
                   ("batch/v1", "Job"))
@@ -202,14 +198,10 @@ class Reconciler:
         return spec
 
     def _load_uncached(self, checkout: Checkout) -> Spec:
-        path = checkout.path / self.spec_file
         try:
-            text = path.read_text()
-        except OSError as exc:
-            raise PhaseFailed(Phase.LOAD, Reason.SPEC_MISSING, f"{self.spec_file}: cannot read ({exc.strerror})",
-                              retry=Retry.WAIT_FOR_CHANGE) from exc
-        try:
-            return load_spec(text, self.spec_file)
+            return pipeline.load(checkout.path, self.spec_file)
+        except pipeline.SpecUnreadable as exc:
+            raise PhaseFailed(Phase.LOAD, Reason.SPEC_MISSING, str(exc), retry=Retry.WAIT_FOR_CHANGE) from exc
         except SpecInvalid as exc:
             raise PhaseFailed(Phase.LOAD, Reason.SPEC_INVALID, str(exc), retry=Retry.WAIT_FOR_CHANGE) from exc
 
@@ -230,8 +222,7 @@ class Reconciler:
         current = ((live_cr or {}).get("status") or {}).get("release")
         if self._validated == (checkout.commit, current):
             return  # the same commit against the same running release was valid a moment ago
-        available = available_charts(spec, checkout.path)
-        errors = validate(spec, available_charts=available, current_release=current)
+        errors = pipeline.check(spec, checkout.path, current)
         if not errors:
             self._validated = (checkout.commit, current)
         if errors:
@@ -275,45 +266,35 @@ class Reconciler:
         logs.redact(*credentials.values())
         values = expand(spec, credentials)
         kube_version, api_versions = self._cluster_facts()
-        charts = chart_refs(spec, checkout.path)
-        texts: dict[str, str] = {}
-
-        def render_one(chart: str) -> tuple[str, str]:
-            return chart, self.helm.render(chart, charts[chart], spec.namespace, values[chart], kube_version,
-                                           api_versions)
-
-        self.progress("render", 0, len(values))
         try:
-            with ThreadPoolExecutor(max(2, min(4, self.concurrency))) as pool:
-                for done, (chart, text) in enumerate(pool.map(render_one, list(values)), 1):
-                    texts[chart] = text
-                    self.progress("render", done, len(values))
+            texts = pipeline.render(spec, checkout.path, self.helm, values, kube_version, api_versions,
+                                    workers=max(2, min(4, self.concurrency)), progress=self.progress)
         except HelmError as exc:
             raise PhaseFailed(Phase.RENDER, Reason.RENDER_FAILED, logs.scrub(str(exc)),
                               retry=Retry.WAIT_FOR_CHANGE) from exc
-        autoscaled = autoscaled_deployments(spec)
-        desired = [Desired(ObjectKey.of(ns), PRODUCT_SERVICE, ns) for ns in [stamped_namespace(spec)]]
+        namespace = pipeline.stamped_namespace(spec)
+        desired = [Desired(ObjectKey.of(namespace), PRODUCT_SERVICE, namespace)]
         for chart in values:
-            desired.extend(self._desired_of(spec, chart, texts[chart], autoscaled))
+            desired.extend(self._desired_of(spec, chart, texts[chart]))
+        violations = policy.check(desired, spec.namespace, credentials)
+        if violations:
+            shown = "; ".join(str(v) for v in violations[:5])
+            more = f" (+{len(violations) - 5} more)" if len(violations) > 5 else ""
+            raise PhaseFailed(Phase.RENDER, Reason.POLICY_REFUSED,
+                              f"{len(violations)} rendered object(s) refused, nothing was applied: {shown}{more}",
+                              retry=Retry.WAIT_FOR_CHANGE)
         new = {name: credentials[name] for name in generated}
         return Rendered(spec, values, desired, new, frozenset(credentials))
 
-    def _desired_of(self, spec: Spec, chart: str, text: str, autoscaled: frozenset[str]) -> list[Desired]:
+    def _desired_of(self, spec: Spec, chart: str, text: str) -> list[Desired]:
         """Parse and stamp one chart's render; cached by its text, so an unchanged chart costs nothing."""
-        key = hashlib.sha256("\0".join([spec.name, spec.namespace, chart, *sorted(autoscaled), text]).encode()).digest()
+        autoscaled = sorted(autoscaled_deployments(spec))
+        key = hashlib.sha256("\0".join([spec.name, spec.namespace, chart, *autoscaled, text]).encode()).digest()
         cached = self._parsed.get(chart)
         if cached is not None and cached[0] == key:
             return cached[1]
-        out = []
         try:
-            for rendered_obj in manifests.parse(chart, text, spec.namespace):
-                if rendered_obj["kind"] == "Namespace" and rendered_obj["metadata"]["name"] == spec.namespace:
-                    continue
-                obj = rendered_obj
-                if obj["kind"] == "Deployment" and obj["metadata"]["name"] in autoscaled:
-                    obj = ownership.without_replicas(obj)
-                stamped = ownership.stamp(obj, spec.name, chart)
-                out.append(Desired(ObjectKey.of(stamped), chart, stamped))
+            out = pipeline.desired_objects(spec, chart, text)
         except manifests.RenderInvalid as exc:
             raise PhaseFailed(Phase.RENDER, Reason.RENDER_INVALID, logs.scrub(str(exc)),
                               retry=Retry.WAIT_FOR_CHANGE) from exc
@@ -329,15 +310,21 @@ class Reconciler:
         return self._facts
 
     def _plan(self, spec: Spec, rendered: Rendered, inventory: Inventory) -> Plan:
-        kinds = {(d.manifest["apiVersion"], d.key.kind) for d in rendered.desired}
-        kinds |= {(e.api_version, k.kind) for k, e in inventory.entries.items()}
-        selector = owned_selector(spec)
+        # one LIST per kind, in the cloud's namespace for namespaced kinds (the policy keeps every
+        # namespaced object there), so the reconciler needs no cluster-wide read of Secrets
+        namespaced: dict[tuple[str, str], bool] = {}
+        for key, api_version in [*((d.key, d.manifest["apiVersion"]) for d in rendered.desired),
+                                 *((k, e.api_version) for k, e in inventory.entries.items())]:
+            namespaced[(api_version, key.kind)] = bool(key.namespace)
+        kinds = set(namespaced)
+        selector = pipeline.owned_selector(spec)
         live: dict[ObjectKey, Manifest] = {}
         self.progress("read", 0, len(kinds))
 
         def list_kind(kind: tuple[str, str]) -> list[Manifest]:
             try:
-                return self.cluster.list(kind[0], kind[1], selector)
+                return self.cluster.list(kind[0], kind[1], selector,
+                                         namespace=spec.namespace if namespaced[kind] else None)
             except ApiError as exc:
                 if exc.status == 404:
                     return []  # kind not served yet (its CRD is not installed)
@@ -430,7 +417,7 @@ class Reconciler:
         by_service: dict[str, list[Health]] = {chart: [] for chart in spec.charts}
         kinds = {kind for _, kind in WORKLOAD_KINDS}
         if changes.services_changed():
-            selector = owned_selector(spec)
+            selector = pipeline.owned_selector(spec)
             try:
                 workloads = [obj for api_version, kind in WORKLOAD_KINDS
                              for obj in self.cluster.list(api_version, kind, selector, namespace=spec.namespace)]
@@ -457,7 +444,7 @@ class Reconciler:
             if not status.record_failure(self.cluster, ref, commit, outcome) and report_to is None:
                 # a first reconcile that fails: make the resource (and its namespace) so status and
                 # Events say why, instead of nothing at all
-                self.cluster.apply(stamped_namespace(spec))
+                self.cluster.apply(pipeline.stamped_namespace(spec))
                 status.ensure_cr(self.cluster, spec, self.source, None)
                 status.record_failure(self.cluster, ref, commit, outcome)
         except ApiError as exc:  # e.g. the apiserver is what failed
@@ -491,20 +478,6 @@ def upgrade_chart_order(spec: Spec) -> tuple[str, ...]:
         own = sorted(catalog.service_charts(service, spec.network_backend), key=catalog.APPLY_ORDER.index)
         charts += [c for c in own if c not in charts]
     return tuple(charts)
-
-
-def namespace_manifest(name: str) -> Manifest:
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
-
-
-def owned_selector(spec: Spec) -> str:
-    """Every object this cloud's reconciler applied."""
-    return kobjects.selector({api.OWNER_LABEL: spec.name, api.MANAGED_BY_LABEL: api.FIELD_MANAGER})
-
-
-def stamped_namespace(spec: Spec) -> Manifest:
-    """The cloud's Namespace, as the product applies (and owns) it."""
-    return ownership.stamp(namespace_manifest(spec.namespace), spec.name, PRODUCT_SERVICE)
 
 
 def _applied_outcome(commit: str, changes: ChangeSet, health: dict[str, Health], source_error: str) -> Outcome:

@@ -29,7 +29,16 @@ from typing import Any
 import pytest
 from kubernetes import client, dynamic
 
-from openstack_gitops import api
+from openstack_gitops.api import (
+    FIELD_MANAGER,
+    GROUP,
+    MANAGED_BY_LABEL,
+    OWNER_LABEL,
+    PLURAL,
+    REGENERATE_ANNOTATION,
+    SERVICE_LABEL,
+    VERSION,
+)
 from openstack_gitops.kube import objects as kobjects
 from reconciler.edges.git import GitSource
 from reconciler.engine.outcome import Outcome
@@ -54,7 +63,7 @@ Cloud = dict[str, Any]
 def owned(reconciler: Reconciler, namespace: str) -> set[str]:
     """Every object of the cloud in the cluster, found by our labels (kinds from the inventory)."""
     kinds = {(e.api_version, k.kind) for k, e in reconciler.inventory.entries.items()}
-    selector = kobjects.selector({api.MANAGED_BY_LABEL: api.FIELD_MANAGER, api.OWNER_LABEL: None})
+    selector = kobjects.selector({MANAGED_BY_LABEL: FIELD_MANAGER, OWNER_LABEL: None})
     out = set()
     for api_version, kind in kinds:
         for obj in reconciler.cluster.list(api_version, kind, selector):
@@ -73,7 +82,7 @@ def resource(testbed: bed.TestBed, namespace: str, name: str) -> dict[str, Any] 
     with testbed.api_client() as api:
         try:
             return dict(client.CustomObjectsApi(api).get_namespaced_custom_object(
-                api.GROUP, api.VERSION, namespace, api.PLURAL, name))
+                GROUP, VERSION, namespace, PLURAL, name))
         except client.ApiException as exc:
             if exc.status == 404:
                 return None
@@ -213,6 +222,20 @@ def render_fails(cloud: Cloud) -> Heal:
     return lambda: None
 
 
+def extra_objects(*objects: Any) -> Callable[[Cloud], Heal]:
+    """A config-repo writer adds raw objects to a chart (OpenStack-Helm's extraObjects, tpl-rendered)."""
+    return spec_edit(lambda d: d["spec"]["overrides"].setdefault("nova", {}).update(extraObjects=list(objects)))
+
+
+CLUSTER_ADMIN_BINDING = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                         "metadata": {"name": "config-writer-takes-over"},
+                         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                     "name": "cluster-admin"},
+                         "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": "default"}]}
+ROOT_PASSWORD_IN_A_CONFIGMAP = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: leaked-root-password\n"
+                                "data:\n  pw: '{{ .Values.endpoints.oslo_db.auth.admin.password }}'\n")
+
+
 @dataclass(frozen=True)
 class Fault:
     inject: Callable[[Cloud], Heal]
@@ -239,6 +262,9 @@ FAULTS: dict[str, Fault] = {
     "credentials-deleted": Fault(credentials_deleted, "CredentialsMissing", "annotate"),
     "namespace-changed": Fault(spec_edit(lambda d: d["spec"].update(namespace=d["spec"]["namespace"] + "-moved")),
                                "CloudMoveRefused", "spec.namespace changed"),
+    "extra-objects-cluster-admin": Fault(extra_objects(CLUSTER_ADMIN_BINDING), "PolicyRefused", "cluster-admin"),
+    "extra-objects-root-password": Fault(extra_objects(ROOT_PASSWORD_IN_A_CONFIGMAP), "PolicyRefused",
+                                         "ConfigMap/"),
     "renamed": Fault(spec_edit(lambda d: d["metadata"].update(name=d["metadata"]["name"] + "-renamed")),
                      "CloudMoveRefused", "metadata.name changed"),
 }
@@ -342,14 +368,14 @@ def test_credentials_regenerated_only_when_the_operator_says_so(testbed: bed.Tes
         client.CoreV1Api(api).delete_namespaced_secret(f"{repo.name}-credentials", repo.namespace)
         assert reconciler.reconcile().reason == "CredentialsMissing"
         client.CustomObjectsApi(api).patch_namespaced_custom_object(
-            api.GROUP, api.VERSION, repo.namespace, api.PLURAL, repo.name,
-            {"metadata": {"annotations": {api.REGENERATE_ANNOTATION: "true"}}})
+            GROUP, VERSION, repo.namespace, PLURAL, repo.name,
+            {"metadata": {"annotations": {REGENERATE_ANNOTATION: "true"}}})
     outcome = reconcile_until_converged(reconciler)
     assert outcome.ok, outcome.message
     after = credentials(testbed, repo)
     assert set(after) == set(before) and all(after[k] != before[k] for k in before)
     cr = resource(testbed, repo.namespace, repo.name)
-    assert cr is not None and api.REGENERATE_ANNOTATION not in cr["metadata"].get("annotations", {})
+    assert cr is not None and REGENERATE_ANNOTATION not in cr["metadata"].get("annotations", {})
     with testbed.api_client() as api:  # the permission was used once: a second loss stops again
         client.CoreV1Api(api).delete_namespaced_secret(f"{repo.name}-credentials", repo.namespace)
         assert reconciler.reconcile().reason == "CredentialsMissing"
@@ -403,12 +429,12 @@ def test_manual_edit_is_reverted_and_counted(testbed: bed.TestBed, cloud: Cloud,
 
     kubectl(testbed, "-n", repo.namespace, *args, editor=editor)
     assert edited(live()), f"the edit {case} did not take"
-    drift_before = reconciler.metrics.drift._value.get()
+    drift_before = reconciler.metrics.registry.get_sample_value("openstack_gitops_drift_corrections_total")
     outcome = reconciler.reconcile()
     assert outcome.ok, outcome.message
     assert not edited(live()), f"{case} was not reverted"
     assert [f"{c.key.kind}/{c.key.name}" for c in outcome.changes.changes if c.drift] == [f"{kind}/{name}"]
-    assert reconciler.metrics.drift._value.get() == drift_before + 1
+    assert reconciler.metrics.registry.get_sample_value("openstack_gitops_drift_corrections_total") == drift_before + 1
     again, writes = object_writes_during(testbed, reconciler.reconcile)
     assert again.ok and writes == [], writes
 
@@ -426,11 +452,11 @@ def test_sigkill_mid_apply_then_a_commit_orphans_nothing(testbed: bed.TestBed, t
     proc = subprocess.Popen([*cli, "reconcile", "--once", "--repo", str(repo.bare), "--workdir",
                              str(tmp_path / "w")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     reconciler = make_reconciler(testbed, str(repo.bare), tmp_path / "observer")
-    selector = kobjects.selector({api.OWNER_LABEL: repo.name})
+    selector = kobjects.selector({OWNER_LABEL: repo.name})
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:  # kill once heat's objects exist and the apply is not done
-            heat = reconciler.cluster.list("v1", "ConfigMap", selector + f",{api.SERVICE_LABEL}=heat",
+            heat = reconciler.cluster.list("v1", "ConfigMap", selector + f",{SERVICE_LABEL}=heat",
                                            namespace=repo.namespace)
             if heat:
                 break
@@ -445,7 +471,7 @@ def test_sigkill_mid_apply_then_a_commit_orphans_nothing(testbed: bed.TestBed, t
     assert outcome.ok, outcome.message
     left = [o["metadata"]["name"] for av, kind in (("v1", "ConfigMap"), ("v1", "Secret"), ("apps/v1", "Deployment"),
                                                    ("batch/v1", "Job"), ("v1", "Service"))
-            for o in reconciler.cluster.list(av, kind, selector + f",{api.SERVICE_LABEL}=heat",
+            for o in reconciler.cluster.list(av, kind, selector + f",{SERVICE_LABEL}=heat",
                                              namespace=repo.namespace)]
     assert left == [], f"heat objects orphaned by the kill: {left}"
 

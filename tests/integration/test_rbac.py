@@ -46,10 +46,6 @@ def documents(path: Path) -> list[dict[str, Any]]:
 
 
 RBAC_DOCS = documents(RBAC_FILE)
-# manifests/rbac.yaml grants the plan phase a cluster-wide `list` while it lists across namespaces.
-PLAN_LISTS_EVERY_NAMESPACE = any(d["kind"] == "ClusterRole" and d["metadata"]["name"].endswith("-plan")
-                                 for d in RBAC_DOCS)
-
 
 def cloud_binding(namespace: str) -> dict[str, Any]:
     """The per-cloud RoleBinding of rbac.yaml, for another namespace (what an operator copies)."""
@@ -177,16 +173,12 @@ def test_nothing_is_written_outside_the_cloud_namespaces(sa: Cluster) -> None:
 
 
 def test_secrets_outside_the_cloud_namespaces(sa: Cluster, sa_api: client.ApiClient) -> None:
-    """A Secret of kube-system cannot be read by name. Listing them is possible only while rbac.yaml
-    carries the plan phase's cluster-wide `list` (see its header); without it, that is denied too."""
+    """Secrets of kube-system can be neither read nor listed: the plan lists in the cloud's namespace."""
     denied(lambda: sa.get("v1", "Secret", "anything", "kube-system"))
     core = client.CoreV1Api(sa_api)
-    if PLAN_LISTS_EVERY_NAMESPACE:
+    with pytest.raises(client.ApiException) as refused:
         core.list_namespaced_secret("kube-system")
-    else:
-        with pytest.raises(client.ApiException) as refused:
-            core.list_namespaced_secret("kube-system")
-        assert refused.value.status == 403
+    assert refused.value.status == 403
 
 
 def test_impersonation_is_denied(testbed: bed.TestBed, sa_api: client.ApiClient) -> None:

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 from kubernetes import client
-from prometheus_client import generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 
+from openstack_gitops.api import PRUNE_ANNOTATION, SERVICE_LABEL
 from reconciler.engine.changeset import Change
 from reconciler.engine.loop import Loop
 from reconciler.engine.reconcile import upgrade_chart_order
@@ -34,8 +35,31 @@ pytestmark = pytest.mark.testbed
 
 @pytest.fixture(scope="module")
 def cloud(testbed: bed.TestBed, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """One converged template cloud shared by the tests of this module (they run in file order)."""
+    """One converged template cloud shared by the tests of this module.
+
+    Each test sets up the state it checks itself (``pytest -k NAME`` runs it alone), so it must not
+    rely on what an earlier test of the module did to this cloud.
+    """
     return converged_cloud(testbed, tmp_path_factory.mktemp("cloud"))
+
+
+DRIFT = "openstack_gitops_drift_corrections_total"
+RECONCILES = "openstack_gitops_reconcile_total"
+APPLIED = {"result": "success", "reason": "Applied"}
+
+
+def sample(registry: CollectorRegistry, name: str, labels: dict[str, str] | None = None) -> float:
+    """One sample of the reconciler's registry; it must exist."""
+    value = registry.get_sample_value(name, labels)
+    assert value is not None, f"no sample {name}{labels or ''}"
+    return value
+
+
+def tamper_glance_api(testbed: bed.TestBed, namespace: str) -> None:
+    """Like `kubectl edit` of a field the reconciler owns."""
+    with testbed.api_client() as api:
+        client.AppsV1Api(api).patch_namespaced_deployment(
+            "glance-api", namespace, {"metadata": {"labels": {SERVICE_LABEL: "tampered"}}})
 
 
 def changed(changes: list[Change]) -> set[str]:
@@ -98,18 +122,17 @@ def test_one_value_change_writes_only_affected_objects(testbed: bed.TestBed, clo
 
 def test_manual_edit_is_detected_and_reverted(testbed: bed.TestBed, cloud: dict[str, Any]) -> None:
     repo: ConfigRepo = cloud["repo"]
+    registry = cloud["reconciler"].metrics.registry
+    tamper_glance_api(testbed, repo.namespace)
+    before = sample(registry, DRIFT)
+    outcome = cloud["reconciler"].reconcile()
+    assert outcome.ok, outcome.message
+    drifted = [c for c in outcome.changes.changes if c.drift]
+    assert [f"{c.key.kind}/{c.key.name}" for c in drifted] == ["Deployment/glance-api"]
+    assert sample(registry, DRIFT) == before + 1
     with testbed.api_client() as api:
-        apps = client.AppsV1Api(api)
-        apps.patch_namespaced_deployment("glance-api", repo.namespace,  # like `kubectl edit` of a field we own
-                                         {"metadata": {"labels": {api.SERVICE_LABEL: "tampered"}}})
-        before = cloud["reconciler"].metrics.drift._value.get()
-        outcome = cloud["reconciler"].reconcile()
-        assert outcome.ok, outcome.message
-        drifted = [c for c in outcome.changes.changes if c.drift]
-        assert [f"{c.key.kind}/{c.key.name}" for c in drifted] == ["Deployment/glance-api"]
-        assert cloud["reconciler"].metrics.drift._value.get() == before + 1
-        live = apps.read_namespaced_deployment("glance-api", repo.namespace)
-        assert live.metadata.labels[api.SERVICE_LABEL] == "glance"
+        live = client.AppsV1Api(api).read_namespaced_deployment("glance-api", repo.namespace)
+    assert live.metadata.labels[SERVICE_LABEL] == "glance"
 
 
 def test_autoscaled_replicas_are_left_to_the_autoscaler(testbed: bed.TestBed, cloud: dict[str, Any]) -> None:
@@ -129,7 +152,7 @@ def test_disabling_a_service_prunes_it_in_reverse_order(testbed: bed.TestBed, cl
     with testbed.api_client() as api:
         core = client.CoreV1Api(api)
         core.patch_namespaced_config_map("horizon-bin", repo.namespace,
-                                         {"metadata": {"annotations": {api.PRUNE_ANNOTATION: "disabled"}}})
+                                         {"metadata": {"annotations": {PRUNE_ANNOTATION: "disabled"}}})
         repo.edit(lambda d: d["spec"]["services"]["dashboard"].update(enabled=False), "dashboard off")
         outcome = cloud["reconciler"].reconcile()
         assert outcome.ok, outcome.message
@@ -161,11 +184,23 @@ def test_changed_job_is_deleted_and_recreated(testbed: bed.TestBed, cloud: dict[
         assert job.spec.template.spec.containers[0].image.endswith("hotfix")
 
 
-def test_metrics_report_the_reconciles(cloud: dict[str, Any]) -> None:
-    text = generate_latest(cloud["reconciler"].metrics.registry).decode()
-    assert 'openstack_gitops_reconcile_total{reason="Applied",result="success"}' in text
-    assert "openstack_gitops_drift_corrections_total 1.0" in text
-    assert "openstack_gitops_last_success_timestamp_seconds" in text
+def test_metrics_report_the_reconciles(testbed: bed.TestBed, cloud: dict[str, Any]) -> None:
+    """One reconcile that corrects one manual edit: counted once as applied, once as drift, and timestamped."""
+    repo: ConfigRepo = cloud["repo"]
+    registry = cloud["reconciler"].metrics.registry
+    applied_before = registry.get_sample_value(RECONCILES, APPLIED) or 0.0  # absent until the first success
+    drift_before = sample(registry, DRIFT)
+    tamper_glance_api(testbed, repo.namespace)
+    started = time.time()
+    outcome = cloud["reconciler"].reconcile()
+    assert outcome.ok and outcome.reason == "Applied", outcome.message
+    assert sum(c.drift for c in outcome.changes.changes) == 1
+    assert sample(registry, RECONCILES, APPLIED) == applied_before + 1
+    assert sample(registry, DRIFT) == drift_before + 1
+    assert started <= sample(registry, "openstack_gitops_last_success_timestamp_seconds") <= time.time()
+    text = generate_latest(registry).decode()  # and so it reads on /metrics
+    assert f'{RECONCILES}{{reason="Applied",result="success"}} {applied_before + 1}\n' in text
+    assert f"{DRIFT} {drift_before + 1}\n" in text
 
 
 def test_apiserver_restart_mid_apply_is_finished_by_the_next_reconcile(testbed: bed.TestBed, tmp_path: Path) -> None:
@@ -201,11 +236,11 @@ def test_drift_watch_reverts_a_manual_edit_without_waiting_for_the_poll(testbed:
         with testbed.api_client() as api:
             core = client.CoreV1Api(api)
             core.patch_namespaced_service("keystone-api", repo.namespace,
-                                          {"metadata": {"labels": {api.SERVICE_LABEL: "tampered"}}})
+                                          {"metadata": {"labels": {SERVICE_LABEL: "tampered"}}})
             assert loop.done.wait(30), "the drift watch did not trigger a reconcile"
             assert loop.last is not None and any(c.drift for c in loop.last.changes.changes)
             live = core.read_namespaced_service("keystone-api", repo.namespace)
-            assert live.metadata.labels[api.SERVICE_LABEL] == "keystone"
+            assert live.metadata.labels[SERVICE_LABEL] == "keystone"
         watch.stop()
     finally:
         loop.stop()
@@ -249,8 +284,25 @@ def test_upgrade_goes_service_by_service_and_stops_at_an_unhealthy_one(testbed: 
     assert order.index("keystone") < order.index("nova")
 
 
-def test_downgrade_is_refused(cloud: dict[str, Any]) -> None:
+def running_release(testbed: bed.TestBed, repo: ConfigRepo) -> str:
+    """The release the cloud runs, as its resource's status records it (what validation compares with)."""
+    with testbed.api_client() as api:
+        cr = client.CustomObjectsApi(api).get_namespaced_custom_object(
+            "openstack-gitops.io", "v1alpha1", repo.namespace, "openstackdeployments", repo.name)
+    return str(cr["status"]["release"])
+
+
+def test_downgrade_is_refused(testbed: bed.TestBed, cloud: dict[str, Any]) -> None:
     repo: ConfigRepo = cloud["repo"]
+    reconciler = cloud["reconciler"]
+    reconciler.upgrade_poll = 0.5
+    repo.edit(lambda d: d["spec"].update(release="2025.2"), "upgrade to 2025.2")  # a no-op after the upgrade test
+    upgraded = reconcile_until_converged(reconciler, attempts=60)
+    assert upgraded.ok and upgraded.converged, upgraded.message
+    assert running_release(testbed, repo) == "2025.2"
     repo.edit(lambda d: d["spec"].update(release="2025.1"), "back to 2025.1")
-    outcome = cloud["reconciler"].reconcile()
+    outcome = reconciler.reconcile()
     assert outcome.reason == "SpecInvalid" and "downgrade from 2025.2 to 2025.1 is refused" in outcome.message
+    assert running_release(testbed, repo) == "2025.2"
+    with testbed.api_client() as api:
+        assert "2025.2" in _image(api, repo.namespace, "nova-api-osapi")  # nothing was rolled back

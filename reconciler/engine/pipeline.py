@@ -1,0 +1,91 @@
+"""The one render pipeline ``validate``, ``render`` and ``reconcile`` share.
+
+load -> check -> (credentials, expand: the model) -> render every chart -> parse and stamp. The
+CLI commands and the reconcile phases call these same functions, so what ``render`` shows for a
+pull request is what ``reconcile`` would apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from openstack_gitops import api
+from openstack_gitops.kube.objects import Manifest, ObjectKey, selector
+from openstack_gitops.model.errors import SpecError
+from openstack_gitops.model.expand import autoscaled_deployments
+from openstack_gitops.model.loader import load_spec
+from openstack_gitops.model.spec import Spec
+from openstack_gitops.model.validate import validate
+from reconciler.edges.helm import Helm
+from reconciler.engine.charts import available_charts, chart_refs
+from reconciler.plan import manifests, ownership
+from reconciler.plan.diff import Desired
+
+SPEC_FILE = "openstack.yaml"
+PRODUCT_SERVICE = "openstack-gitops"  # the service label of objects the product itself needs (the Namespace)
+
+Progress = Callable[[str, int, int], None]
+
+
+class SpecUnreadable(Exception):
+    """The spec file cannot be read (missing, permissions)."""
+
+
+def load(root: Path, spec_file: str = SPEC_FILE) -> Spec:
+    """The spec of a config repo checkout; raises SpecUnreadable or the model's SpecInvalid."""
+    try:
+        text = (root / spec_file).read_text()
+    except OSError as exc:
+        raise SpecUnreadable(f"{spec_file}: cannot read ({exc.strerror})") from exc
+    return load_spec(text, spec_file)
+
+
+def check(spec: Spec, root: Path, current_release: str | None = None) -> list[SpecError]:
+    """Meaning checks against the charts the repo holds and the release running now."""
+    return validate(spec, available_charts=available_charts(spec, root), current_release=current_release)
+
+
+def render(spec: Spec, root: Path, helm: Helm, values: Mapping[str, Mapping[str, Any]], kube_version: str,
+           api_versions: Sequence[str] = (), workers: int = 4,
+           progress: Progress = lambda _p, _d, _t: None) -> dict[str, str]:
+    """Every chart rendered by Helm, in parallel; raises the Helm edge's HelmError for the first that fails."""
+    refs = chart_refs(spec, root)
+    texts: dict[str, str] = {}
+
+    def render_one(chart: str) -> tuple[str, str]:
+        return chart, helm.render(chart, refs[chart], spec.namespace, values[chart], kube_version, api_versions)
+
+    progress("render", 0, len(values))
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        for done, (chart, text) in enumerate(pool.map(render_one, list(values)), 1):
+            texts[chart] = text
+            progress("render", done, len(values))
+    return texts
+
+
+def desired_objects(spec: Spec, chart: str, text: str) -> list[Desired]:
+    """One chart's render parsed and stamped as ours; raises manifests.RenderInvalid. Pure."""
+    autoscaled = autoscaled_deployments(spec)
+    out = []
+    for obj in manifests.parse(chart, text, spec.namespace):
+        if obj["kind"] == "Namespace" and obj["metadata"]["name"] == spec.namespace:
+            continue  # the product owns the cloud's namespace
+        autoscaled_here = obj["kind"] == "Deployment" and obj["metadata"]["name"] in autoscaled
+        sent = ownership.without_replicas(obj) if autoscaled_here else obj  # the autoscaler owns replicas
+        stamped = ownership.stamp(sent, spec.name, chart)
+        out.append(Desired(ObjectKey.of(stamped), chart, stamped))
+    return out
+
+
+def stamped_namespace(spec: Spec) -> Manifest:
+    """The cloud's Namespace, as the product applies (and owns) it."""
+    return ownership.stamp({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": spec.namespace}},
+                           spec.name, PRODUCT_SERVICE)
+
+
+def owned_selector(spec: Spec) -> str:
+    """Every object this cloud's reconciler applied."""
+    return selector({api.OWNER_LABEL: spec.name, api.MANAGED_BY_LABEL: api.FIELD_MANAGER})
