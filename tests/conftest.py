@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -45,3 +46,12 @@ def namespace(api: client.ApiClient) -> Iterator[str]:
         yield name
     finally:
         core.delete_namespace(name)
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """logs.setup configures the process-wide tree; put it back so later tests see the usual logging."""
+    root = logging.getLogger("openstack_gitops")
+    saved = (root.handlers[:], root.level, root.propagate)
+    yield
+    root.handlers[:], root.level, root.propagate = saved

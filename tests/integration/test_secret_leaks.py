@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -50,15 +48,6 @@ LEAKS: dict[str, tuple[str, str]] = {
 @pytest.fixture(scope="module")
 def cloud(testbed: bed.TestBed, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return converged_cloud(testbed, tmp_path_factory.mktemp("leaks"))
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """logs.setup configures the process-wide tree; put it back so later tests see the usual logging."""
-    root = logging.getLogger("openstack_gitops")
-    saved = (root.handlers[:], root.level, root.propagate)
-    yield
-    root.handlers[:], root.level, root.propagate = saved
 
 
 def cr_status(testbed: bed.TestBed, repo: ConfigRepo) -> dict[str, Any]:

@@ -150,15 +150,6 @@ def test_empty_secret_is_refused() -> None:
         WebhookServer("127.0.0.1", 0, b"", "main", lambda _e: None)
 
 
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """logs.setup configures the process-wide tree; put it back so later tests see the usual logging."""
-    root = logging.getLogger("openstack_gitops")
-    saved = (root.handlers[:], root.level, root.propagate)
-    yield
-    root.handlers[:], root.level, root.propagate = saved
-
-
 def json_lines(err: str) -> list[dict[str, Any]]:
     """Every stderr line must be a JSON object (a plain-text line means a logger outside the tree)."""
     return [json.loads(line) for line in err.splitlines() if line.strip()]

@@ -5,10 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import logging
 import re
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -113,15 +112,6 @@ def test_special_secret_really_exercises_both_base64_alphabets() -> None:
 ])
 def test_unrelated_text_is_untouched(text: str) -> None:
     assert logs.scrub(text) == text
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """logs.setup configures the process-wide tree; put it back so later tests see the usual logging."""
-    root = logging.getLogger("openstack_gitops")
-    saved = (root.handlers[:], root.level, root.propagate)
-    yield
-    root.handlers[:], root.level, root.propagate = saved
 
 
 @pytest.mark.usefixtures("restore_logging")
