@@ -1,4 +1,4 @@
-"""kwok Stage documents: kwok's own lifecycle stages with our delays, plus a crash-loop stage.
+"""kwok Stage documents: kwok's own lifecycle stages with our delays, plus crash-loop and ready-again stages.
 
 kwok's stages come from the pinned kwok module (copied next to the binary at build time), so
 they match the kwok we run; only their delays are rewritten, to make pods start quickly.
@@ -85,6 +85,41 @@ spec:
       phase: Running
 """
 
+# The controller-manager marks every pod of a NotReady node unready (Ready False, ContainersReady
+# still True); a kubelet that comes back reports its running containers Ready again, kwok's stages
+# never would (they make only Pending pods Ready). Crash-looping pods (ContainersReady False) stay.
+_READY_AGAIN_STAGE = """
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: testbed-pod-ready-again
+spec:
+  resourceRef: {apiGroup: v1, kind: Pod}
+  selector:
+    matchExpressions:
+    - key: '.metadata.deletionTimestamp'
+      operator: DoesNotExist
+    - key: '.status.phase'
+      operator: In
+      values: [Running]
+    - key: '.status.conditions.[] | select( .type == "Ready" ) | .status'
+      operator: In
+      values: ['False']
+    - key: '.status.conditions.[] | select( .type == "ContainersReady" ) | .status'
+      operator: In
+      values: ['True']
+  delay: {durationMilliseconds: 200}
+  next:
+    statusTemplate: |
+      conditions:
+      - lastProbeTime: null
+        lastTransitionTime: {{ Now | Quote }}
+        message: ''
+        reason: ''
+        status: "True"
+        type: Ready
+"""
+
 
 def render(stage_dir: Path, ready_delay_ms: int, jitter_ms: int) -> str:
     """All Stage documents as one multi-document YAML for ``kwok --config``."""
@@ -109,6 +144,7 @@ def render(stage_dir: Path, ready_delay_ms: int, jitter_ms: int) -> str:
     by_image["spec"]["selector"]["matchExpressions"][0] = {"cel": {"expression": (
         f"self.spec.containers.exists(c, c.image.endsWith('{CRASHLOOP_IMAGE_SUFFIX}'))")}}
     docs.append(by_image)
+    docs.append(yaml.safe_load(_READY_AGAIN_STAGE))
     return yaml.safe_dump_all(docs, sort_keys=False)
 
 
