@@ -5,43 +5,78 @@ from __future__ import annotations
 import pytest
 
 from openstack_gitops.model import APPLY_ORDER, UPGRADE_ORDER, UpgradeKind, classify_upgrade, upgrade_order
-from openstack_gitops.model.catalog import AUTOSCALABLE, CHARTS, SERVICES, NetworkBackend, charts_for, service_charts
+from openstack_gitops.model.catalog import (
+    AUTOSCALABLE,
+    BACKEND_CHARTS,
+    BACKEND_READERS,
+    CHARTS,
+    SERVICES,
+    NetworkBackend,
+    charts_for,
+    service_charts,
+)
 from openstack_gitops.model.presets import REPLICA_COMPONENTS, Size, replicas
 from openstack_gitops.model.releases import IMAGE_TAGS, RELEASES, images
 
 
-def test_apply_order_is_the_documented_osh_install_order() -> None:
-    assert APPLY_ORDER == (
-        "rabbitmq",
-        "mariadb",
-        "memcached",
-        "keystone",
-        "heat",
-        "glance",
-        "cinder",
-        "openvswitch",
-        "ovn",
-        "libvirt",
-        "placement",
-        "nova",
-        "neutron",
-        "horizon",
-    )
+def test_apply_order_names_every_chart_once() -> None:
+    assert sorted(APPLY_ORDER) == sorted(CHARTS)
 
 
-def test_upgrade_order_puts_infra_first_then_identity_placement_image_networking_compute() -> None:
-    assert UPGRADE_ORDER[:8] == (
-        "mariadb",
-        "rabbitmq",
-        "memcached",
-        "identity",
-        "placement",
-        "image",
-        "networking",
-        "compute",
-    )
-    assert set(UPGRADE_ORDER) == set(SERVICES)
-    assert upgrade_order({"dashboard", "identity", "compute"}) == ("identity", "compute", "dashboard")
+def test_infra_charts_are_applied_before_every_other_chart() -> None:
+    infra = {chart for info in SERVICES.values() if info.infra for chart in info.charts}
+    assert infra, "the catalog marks no service as infra"
+    last_infra = max(APPLY_ORDER.index(chart) for chart in infra)
+    first_other = min(APPLY_ORDER.index(chart) for chart in APPLY_ORDER if chart not in infra)
+    assert last_infra < first_other, APPLY_ORDER
+
+
+# (service, dependency) pairs whose install order OpenStack-Helm leaves to the pods: nova is installed
+# before neutron and its pods wait for neutron-server through their init containers.
+WAITS_AT_RUNTIME = {("compute", "networking")}
+
+
+@pytest.mark.parametrize("backend", list(NetworkBackend))
+def test_a_service_is_applied_after_the_services_it_depends_on(backend: NetworkBackend) -> None:
+    """The service's own chart (its first: API, database jobs) comes after every chart of each dependency."""
+    for name, info in SERVICES.items():
+        own = APPLY_ORDER.index(info.charts[0])
+        for dep in info.depends_on:
+            if (name, dep) in WAITS_AT_RUNTIME:
+                continue
+            late = [c for c in service_charts(dep, backend) if APPLY_ORDER.index(c) > own]
+            assert late == [], f"{info.charts[0]} ({name}) is applied before {late} ({dep}) it depends on"
+
+
+@pytest.mark.parametrize("backend", list(NetworkBackend))
+def test_the_backend_switch_is_applied_before_the_charts_that_wait_for_it(backend: NetworkBackend) -> None:
+    """libvirt, nova-compute and the neutron agents wait for the vswitch pod on their node (BACKEND_READERS)."""
+    switch = APPLY_ORDER.index(BACKEND_CHARTS[backend])
+    early = [chart for chart in BACKEND_READERS if APPLY_ORDER.index(chart) < switch]
+    assert early == [], f"{early} applied before {BACKEND_CHARTS[backend]}"
+
+
+def test_upgrade_order_names_every_service_once() -> None:
+    assert sorted(UPGRADE_ORDER) == sorted(SERVICES)
+
+
+def test_infra_is_upgraded_before_every_other_service() -> None:
+    infra = [name for name, info in SERVICES.items() if info.infra]
+    others = [name for name in SERVICES if name not in infra]
+    assert max(UPGRADE_ORDER.index(s) for s in infra) < min(UPGRADE_ORDER.index(s) for s in others), UPGRADE_ORDER
+
+
+def test_a_service_is_upgraded_after_the_services_it_depends_on() -> None:
+    for name, info in SERVICES.items():
+        late = [dep for dep in info.depends_on if UPGRADE_ORDER.index(dep) > UPGRADE_ORDER.index(name)]
+        assert late == [], f"{name} is upgraded before {late} it depends on"
+
+
+def test_upgrade_order_of_some_services_keeps_their_relative_order() -> None:
+    chosen = {"dashboard", "identity", "compute"}
+    order = upgrade_order(chosen)
+    assert sorted(order) == sorted(chosen)
+    assert list(order) == sorted(order, key=UPGRADE_ORDER.index)
 
 
 def test_every_chart_belongs_to_a_service_and_has_images_in_every_release() -> None:
@@ -62,15 +97,6 @@ def test_dependencies_name_known_services_and_have_no_cycles() -> None:
 
     for name in SERVICES:
         reach(name, ())
-
-
-def test_every_service_is_applied_after_its_dependencies() -> None:
-    for name, info in SERVICES.items():
-        for dep in info.depends_on:
-            first_own = min(APPLY_ORDER.index(c) for c in service_charts(name, NetworkBackend.OVN))
-            dep_charts = service_charts(dep, NetworkBackend.OVN)
-            if name != "compute":  # nova waits for neutron through its init container, as in OSH
-                assert max(APPLY_ORDER.index(c) for c in dep_charts) < first_own, (name, dep)
 
 
 @pytest.mark.parametrize(
