@@ -1,72 +1,83 @@
-"""The Kubernetes edge: discovery, bulk reads, server-side apply (and its dry-run), deletes.
+"""The Kubernetes edge: discovery, bulk reads, server-side apply (and its dry-run), deletes,
+the scale subresource, and the requests behind the watch verb (``openstack_gitops.kube.watch``).
 
-Built on the official client's dynamic client. Every request carries our user agent, so the
-API server's audit log can count exactly what the reconciler did.
+Built on the official client's dynamic client. Each process talks as itself: a ``Cluster`` takes
+the user agent and default field manager of its :class:`~openstack_gitops.api.Process`, so the
+apiserver's audit log and ``managedFields`` tell the reconciler, the autoscaler and the health
+watcher apart. Every exception of the client library, urllib3 and the socket layer is mapped
+here, and only here, into :class:`~openstack_gitops.kube.errors.ApiError`: no code above the
+edge catches (or can import) a library exception class.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from kubernetes import client, config, dynamic
 from kubernetes.client.exceptions import ApiException
-from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
+from kubernetes.config.config_exception import ConfigException
+from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError, ResourceNotUniqueError
 from urllib3.exceptions import HTTPError as TransportError
+from urllib3.exceptions import MaxRetryError, NewConnectionError
+from urllib3.exceptions import TimeoutError as TransportTimeout
 
-from openstack_gitops import __version__
-from openstack_gitops.api import FIELD_MANAGER
+from openstack_gitops.api import Process
+from openstack_gitops.kube.errors import (
+    BAD_RESPONSE,
+    KIND_NOT_SERVED,
+    NO_CONFIG,
+    TIMEOUT,
+    UNREACHABLE,
+    ApiError,
+)
 from openstack_gitops.kube.objects import Manifest, ObjectKey
-from openstack_gitops.runtime.backoff import poll_until
+from openstack_gitops.kube.watch import DEFAULT_TIMEOUT_SECONDS, Page, Query, Watch
+from openstack_gitops.runtime.backoff import Backoff, poll_until
 
-USER_AGENT = f"openstack-gitops/{__version__}"
+__all__ = ["ApiError", "Cluster", "Scale", "load_api_client"]
 
-
-class ApiError(Exception):
-    """A request about one object failed; says which object and what the server answered.
-
-    A plain exception, not a frozen dataclass: Python sets ``__traceback__`` on whatever it raises,
-    and a frozen instance turned every apiserver failure into a ``FrozenInstanceError``.
-    """
-
-    def __init__(self, key: str, verb: str, status: int, reason: str, message: str) -> None:
-        super().__init__(key, verb, status, reason, message)
-        self.key, self.verb, self.status, self.reason, self.message = key, verb, status, reason, message
-
-    def __str__(self) -> str:
-        return f"{self.key}: {self.verb} failed: {self.status} {self.reason}: {self.message}"
-
-    @property
-    def immutable(self) -> bool:
-        return self.status == 422 and "immutable" in self.message
-
-    @property
-    def kind_not_served(self) -> bool:
-        return self.status == 404 and self.reason == "KindNotServed"
-
-    @property
-    def retriable(self) -> bool:
-        return self.status in (0, 429, 500, 502, 503, 504)
+# Everything a request through the client library can raise, mapped by :func:`_api_error`:
+# an answer from the server (ApiException and the dynamic client's NotFoundError, ConflictError,
+# ... which subclass it), a kind discovery does not know, no answer at all (urllib3, sockets),
+# an answer that is not JSON, a kubeconfig that cannot be used.
+REQUEST_ERRORS = (ApiException, ResourceNotFoundError, ResourceNotUniqueError, TransportError, OSError,
+                  json.JSONDecodeError, ConfigException)
+CONNECT_TIMEOUT = 10.0
+WATCH_READ_SLACK = 30  # the client waits this much longer than the server's timeoutSeconds
+LIST_READ_TIMEOUT = 120.0  # a page of a watch's LIST; a half-open connection must not hang the watch
 
 
-# What a request can fail with: an answer from the server, or no answer at all (restart, network).
-REQUEST_ERRORS = (ApiException, TransportError, OSError)
-
-
-def _api_error(key: str, verb: str, exc: Exception) -> ApiError:
-    if not isinstance(exc, ApiException):
-        return ApiError(key, verb, 0, "ServerUnreachable", f"{type(exc).__name__}: {exc}")
-    status = int(getattr(exc, "status", 0) or 0)
-    body = getattr(exc, "body", None) or str(exc)
-    reason, message = str(getattr(exc, "reason", "") or ""), str(body)
-    try:
-        parsed = json.loads(body)
-        reason, message = str(parsed.get("reason", reason)), str(parsed.get("message", message))
-    except (ValueError, TypeError, AttributeError):
-        pass
-    return ApiError(key, verb, status, reason, message)
+def _api_error(key: str, verb: str, exc: BaseException) -> ApiError:
+    """The edge's one mapping of a library exception (see ``REQUEST_ERRORS``) to ``ApiError``."""
+    if isinstance(exc, ApiException):
+        status = int(getattr(exc, "status", 0) or 0)
+        body = getattr(exc, "body", None) or str(exc)
+        reason, message = str(getattr(exc, "reason", "") or ""), str(body)
+        try:
+            parsed = json.loads(body)
+            reason, message = str(parsed.get("reason", reason)), str(parsed.get("message", message))
+        except (ValueError, TypeError, AttributeError):
+            pass
+        return ApiError(key, verb, status, reason, message)
+    if isinstance(exc, ResourceNotFoundError):
+        return ApiError(key, verb, 404, KIND_NOT_SERVED,
+                        "the server does not serve this kind (is its CRD installed?)")
+    if isinstance(exc, ResourceNotUniqueError):
+        return ApiError(key, verb, 400, "AmbiguousKind", str(exc))
+    if isinstance(exc, ConfigException):
+        return ApiError(key, verb, 0, NO_CONFIG, str(exc))
+    if isinstance(exc, json.JSONDecodeError):
+        return ApiError(key, verb, 0, BAD_RESPONSE, f"not JSON: {exc}")
+    if isinstance(exc, ValueError) and not isinstance(exc, TransportError):  # the client refused its config
+        return ApiError(key, verb, 0, NO_CONFIG, str(exc))
+    cause = exc.reason if isinstance(exc, MaxRetryError) and exc.reason is not None else exc
+    timed_out = isinstance(cause, (TransportTimeout, TimeoutError)) and not isinstance(cause, NewConnectionError)
+    return ApiError(key, verb, 0, TIMEOUT if timed_out else UNREACHABLE, f"{type(cause).__name__}: {cause}")
 
 
 def _plain(_client: object, body: dict[str, Any]) -> dict[str, Any]:
@@ -74,25 +85,84 @@ def _plain(_client: object, body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
-    """An API client from ``--kubeconfig``, ``$KUBECONFIG`` or in-cluster config."""
+def load_api_client(kubeconfig: str | None = None, process: Process = Process.RECONCILER) -> client.ApiClient:
+    """An API client from ``--kubeconfig``, ``$KUBECONFIG`` or in-cluster config, talking as ``process``."""
     try:
-        api: client.ApiClient = config.new_client_from_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
-    except config.ConfigException:
-        config.load_incluster_config()  # type: ignore[no-untyped-call]
-        api = client.ApiClient()
-    api.user_agent = USER_AGENT
+        try:
+            api: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
+                config_file=kubeconfig)
+        except ConfigException:
+            config.load_incluster_config()  # type: ignore[no-untyped-call]
+            api = client.ApiClient()
+    except REQUEST_ERRORS as exc:
+        raise _api_error(kubeconfig or "in-cluster config", "load", exc) from exc
+    api.user_agent = process.user_agent
     api.configuration.connection_pool_maxsize = 16
     return api
+
+
+@dataclass(frozen=True)
+class Scale:
+    """A workload's scale subresource: the replicas asked for and the replicas there are."""
+
+    spec_replicas: int
+    status_replicas: int
+    selector: str = ""
+
+
+class _WatchStream:
+    """One open WATCH response, read as decoded JSON lines; read errors become ``ApiError``.
+
+    ``close()`` shuts the socket down for reading, which returns a read blocked in another
+    thread at once (closing the response there could deadlock on the TLS socket's lock); the
+    reading thread closes the response itself when its iteration ends.
+    """
+
+    def __init__(self, response: Any, key: str) -> None:
+        self._response = response
+        self._key = key
+
+    def __iter__(self) -> Iterator[Mapping[str, Any]]:
+        pending = bytearray()  # the line being received (a large object spans many chunks)
+        try:
+            for chunk in self._response.stream(amt=None, decode_content=True):
+                start = 0
+                while (end := chunk.find(b"\n", start)) != -1:
+                    pending += chunk[start:end]
+                    start = end + 1
+                    if pending.strip():
+                        decoded = json.loads(pending)
+                        if not isinstance(decoded, dict):
+                            raise ApiError(self._key, "watch", 0, BAD_RESPONSE, f"not an event: {decoded!r:.200}")
+                        yield decoded
+                    pending.clear()
+                pending += chunk[start:]
+        except REQUEST_ERRORS as exc:
+            raise _api_error(self._key, "watch", exc) from exc
+        finally:
+            self._response.close()
+
+    def close(self) -> None:
+        with contextlib.suppress(ValueError, RuntimeError, OSError):  # not connected any more: nothing to stop
+            self._response.shutdown()
+
+
+def _scale_of(body: Mapping[str, Any]) -> Scale:
+    spec, status = body.get("spec") or {}, body.get("status") or {}
+    return Scale(int(spec.get("replicas") or 0), int(status.get("replicas") or 0), str(status.get("selector") or ""))
 
 
 class Cluster:
     """One connection to one cluster; safe to share between threads."""
 
-    def __init__(self, api: client.ApiClient, field_manager: str = FIELD_MANAGER) -> None:
-        api.user_agent = USER_AGENT
+    def __init__(self, api: client.ApiClient, process: Process = Process.RECONCILER,
+                 field_manager: str | None = None) -> None:
+        """``process`` sets the user agent of every request and the default field manager;
+        ``field_manager`` overrides the latter (an admin tool, a test)."""
+        api.user_agent = process.user_agent
         self.api = api
-        self.field_manager = field_manager
+        self.process = process
+        self.field_manager = field_manager or process.field_manager
         self._dyn: dynamic.DynamicClient | None = None
         self._lock = threading.Lock()
         self._resources: dict[tuple[str, str], Any] = {}
@@ -103,7 +173,7 @@ class Cluster:
             if self._dyn is None:
                 try:
                     self._dyn = dynamic.DynamicClient(self.api)  # type: ignore[no-untyped-call]
-                except REQUEST_ERRORS as exc:
+                except (*REQUEST_ERRORS, ValueError) as exc:  # ValueError: an http:// host for a TLS server
                     raise _api_error("discovery", "get", exc) from exc
             return self._dyn
 
@@ -116,17 +186,17 @@ class Cluster:
                 except ResourceNotFoundError:
                     self.dyn.resources.invalidate_cache()
                     found = self.dyn.resources.get(api_version=api_version, kind=kind)
-            except ResourceNotFoundError:
-                raise ApiError(f"{api_version}/{kind}", "discovery", 404, "KindNotServed",
-                               "the server does not serve this kind (is its CRD installed?)") from None
-            except REQUEST_ERRORS as exc:
-                raise _api_error(f"{api_version}/{kind}", "discovery", exc) from exc
+            except REQUEST_ERRORS as exc:  # ResourceNotFoundError included: 404 KindNotServed
+                raise _api_error(f"{api_version}/{kind}", "discovery", exc) from None
             self._resources[key] = found
         return self._resources[key]
 
     def invalidate_discovery(self) -> None:
         self._resources.clear()
-        self.dyn.resources.invalidate_cache()
+        try:
+            self.dyn.resources.invalidate_cache()
+        except REQUEST_ERRORS as exc:
+            raise _api_error("discovery", "get", exc) from exc
 
     # -- facts about the cluster (passed into rendering) ---------------------
     def server_version(self) -> str:
@@ -176,6 +246,61 @@ class Cluster:
             return None
         except REQUEST_ERRORS as exc:
             raise _api_error(f"{kind}/{name}", "get", exc) from exc
+
+    def get_scale(self, api_version: str, kind: str, name: str, namespace: str) -> Scale:
+        """The scale subresource of a Deployment, StatefulSet or custom resource that has one."""
+        body = self._scale_request("get", api_version, kind, name, namespace)
+        return _scale_of(body)
+
+    # -- the watch verb (see openstack_gitops.kube.watch) ----------------------
+    def watch(self, api_version: str, kind: str, namespace: str | None = None, label_selector: str = "",
+              field_selector: str = "", *, resource_version: str = "",
+              timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS, backoff: Backoff | None = None) -> Watch:
+        """Every change to one kind, exactly once, until ``stop()``: a LIST, then WATCHes with bookmarks
+        resumed from the last resourceVersion, a re-list diffed against what was known on 410 Gone.
+
+        ``resource_version`` resumes a consumer that saved its position instead of listing first.
+        """
+        try:  # a kind the server does not serve fails here, at once; an unreachable server is retried
+            self.resource(api_version, kind)
+        except ApiError as exc:
+            if exc.terminal:
+                raise
+        query = Query(api_version, kind, namespace, label_selector, field_selector)
+        watch = Watch(self, query, resource_version=resource_version, timeout_seconds=timeout_seconds)
+        if backoff is not None:
+            watch.backoff = backoff
+        return watch
+
+    def list_page(self, query: Query, limit: int, continue_token: str = "") -> Page:
+        """One page of a LIST (the watch's first step); a stale ``continue_token`` answers 410."""
+        res = self.resource(query.api_version, query.kind)
+        try:
+            body = self.dyn.request("get", res.path(namespace=query.namespace), serializer=_plain,
+                                    label_selector=query.label_selector or None,
+                                    field_selector=query.field_selector or None,
+                                    limit=limit, _continue=continue_token or None,
+                                    _request_timeout=(CONNECT_TIMEOUT, LIST_READ_TIMEOUT))
+        except REQUEST_ERRORS as exc:
+            raise _api_error(f"{query.kind} list", "list", exc) from exc
+        meta = body.get("metadata") or {}
+        return Page(tuple(body.get("items") or ()), str(meta.get("resourceVersion") or ""),
+                    str(meta.get("continue") or ""))
+
+    def open_watch(self, query: Query, resource_version: str, timeout_seconds: int) -> _WatchStream:
+        """One WATCH request with bookmarks from ``resource_version``; the server ends it after
+        ``timeout_seconds``, the client gives up reading a little later (a half-open connection)."""
+        res = self.resource(query.api_version, query.kind)
+        try:
+            response = self.dyn.request(
+                "get", res.path(namespace=query.namespace), serialize=False, watch=True,
+                allow_watch_bookmarks=True, resource_version=resource_version or None,
+                timeout_seconds=timeout_seconds, label_selector=query.label_selector or None,
+                field_selector=query.field_selector or None,
+                _request_timeout=(CONNECT_TIMEOUT, timeout_seconds + WATCH_READ_SLACK))
+        except REQUEST_ERRORS as exc:
+            raise _api_error(f"{query.kind} watch", "watch", exc) from exc
+        return _WatchStream(response, f"{query.kind} watch")
 
     # -- writes ---------------------------------------------------------------
     def apply(self, obj: Manifest, dry_run: bool = False, field_manager: str | None = None) -> Manifest:
@@ -227,6 +352,35 @@ class Cluster:
         except REQUEST_ERRORS as exc:
             raise _api_error(f"{kind}/{namespace}/{name}", "status apply", exc) from exc
 
+    def scale(self, api_version: str, kind: str, name: str, namespace: str, replicas: int) -> Scale:
+        """Set replicas through the scale subresource: a forced server-side apply of an
+        autoscaling/v1 Scale under this process's field manager.
+
+        An apply (not a merge patch) makes this manager an owner of ``spec.replicas`` even when the
+        value does not change, so the reconciler's apply, which leaves replicas out of autoscaled
+        Deployments, never removes the field (a field nobody owns any more is reset to its default).
+        """
+        body = {"apiVersion": "autoscaling/v1", "kind": "Scale",
+                "metadata": {"name": name, "namespace": namespace}, "spec": {"replicas": int(replicas)}}
+        return _scale_of(self._scale_request("apply", api_version, kind, name, namespace, body))
+
+    def _scale_request(self, verb: str, api_version: str, kind: str, name: str, namespace: str,
+                       body: Manifest | None = None) -> Manifest:
+        key = f"{kind}/{namespace}/{name}"
+        sub = self.resource(api_version, kind).subresources.get("scale")
+        if sub is None:
+            raise ApiError(key, f"scale {verb}", 404, "NoScaleSubresource", f"{api_version} {kind} cannot be scaled")
+        try:
+            if verb == "apply":
+                got: Manifest = self.dyn.server_side_apply(  # type: ignore[no-untyped-call]
+                    sub, body=body, name=name, namespace=namespace, field_manager=self.field_manager,
+                    force_conflicts=True, serializer=_plain)
+            else:
+                got = self.dyn.request("get", sub.path(name=name, namespace=namespace), serializer=_plain)
+        except REQUEST_ERRORS as exc:
+            raise _api_error(key, f"scale {verb}", exc) from exc
+        return got
+
     def create_event(self, event: Manifest) -> None:
         res = self.resource("events.k8s.io/v1", "Event")
         try:
@@ -245,5 +399,5 @@ class Cluster:
         try:
             poll_until(established, timeout, 0.2, f"CustomResourceDefinition/{name} Established")
         except TimeoutError as exc:
-            raise ApiError(f"CustomResourceDefinition/{name}", "wait", 0, "Timeout", str(exc)) from None
+            raise ApiError(f"CustomResourceDefinition/{name}", "wait", 0, TIMEOUT, str(exc)) from None
         self.invalidate_discovery()

@@ -8,15 +8,16 @@ inventory; status updates by controllers (the vast majority of events) never do.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 from openstack_gitops import api
 from openstack_gitops.kube import objects as kobjects
-from openstack_gitops.kube.client import Cluster
+from openstack_gitops.kube.client import ApiError, Cluster
 from openstack_gitops.kube.objects import ObjectKey
+from openstack_gitops.kube.watch import EventType, Watch
 from openstack_gitops.runtime import logs
+from openstack_gitops.runtime.backoff import Backoff
 from reconciler.plan import ownership
 from reconciler.plan.inventory import Inventory
 
@@ -44,6 +45,12 @@ def drifted(event_type: str, obj: dict[str, Any], inventory: Inventory) -> str |
 
 
 class DriftWatch:
+    """One watch per kind (the edge's watch verb), each in a thread of its own, until ``stop()``.
+
+    The watch verb resumes from the last resourceVersion after a reconnect and diffs a re-list
+    after 410 Gone, so an edit (or a deletion) made while a watch was reconnecting still counts.
+    """
+
     def __init__(self, cluster: Cluster, namespace: str, owner: str, inventory: Callable[[], Inventory],
                  on_drift: Callable[[str], None]) -> None:
         self.cluster = cluster
@@ -52,6 +59,8 @@ class DriftWatch:
         self.inventory = inventory
         self.on_drift = on_drift
         self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._watches: dict[str, Watch] = {}  # the current watch of each kind
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
@@ -62,26 +71,29 @@ class DriftWatch:
             self._threads.append(thread)
 
     def stop(self) -> None:
+        """Ends every watch; returns at once (the threads finish within moments)."""
         self._stop.set()
+        with self._lock:
+            watches = list(self._watches.values())
+        for watch in watches:
+            watch.stop()
 
     def _watch(self, api_version: str, kind: str) -> None:
-        delay = 1.0
+        backoff = Backoff(base=1.0, cap=60.0)
         while not self._stop.is_set():
-            try:
-                resource = self.cluster.resource(api_version, kind)
-                events = self.cluster.dyn.watch(  # type: ignore[no-untyped-call]
-                    resource, namespace=self.namespace, label_selector=self.selector, timeout=60)
-                for event in events:
-                    if self._stop.is_set():
-                        return
-                    obj = event["raw_object"]
-                    obj.setdefault("apiVersion", api_version)
-                    obj.setdefault("kind", kind)
-                    reason = drifted(str(event["type"]), obj, self.inventory())
+            try:  # a terminal refusal (kind not served yet, RBAC) ends a watch: watch again later
+                watch = self.cluster.watch(api_version, kind, namespace=self.namespace, label_selector=self.selector)
+                with self._lock:
+                    self._watches[kind] = watch
+                if self._stop.is_set():
+                    watch.stop()
+                for event in watch:
+                    backoff.reset()
+                    if event.type is EventType.RESYNC:
+                        continue
+                    reason = drifted(event.type.value, event.object, self.inventory())
                     if reason:
                         self.on_drift(reason)
-                delay = 1.0
-            except Exception as exc:  # the apiserver restarts, the watch expires: watch again
-                log.debug("watch restarted", extra={"kind": kind, "error": str(exc)})
-                time.sleep(delay)
-                delay = min(delay * 2, 30.0)
+            except ApiError as exc:
+                log.warning("drift watch refused", extra={"kind": kind, "error": str(exc)})
+                self._stop.wait(backoff.next_delay())

@@ -26,8 +26,9 @@ from typing import Any
 
 import yaml
 
+from openstack_gitops.api import Process
 from openstack_gitops.health import health_of
-from openstack_gitops.kube.client import USER_AGENT, Cluster
+from openstack_gitops.kube.client import Cluster
 from reconciler.engine.reconcile import WORKLOAD_KINDS
 from reconciler.plan.diff import Action
 from testbed import bed, build
@@ -36,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 from reconcile_support import WRITE_VERBS, ConfigRepo, make_reconciler
 
 KUBECTL_AGENT = "kubectl"
+RECONCILER_AGENT = Process.RECONCILER.user_agent
 
 
 def log(message: str) -> None:
@@ -121,22 +123,22 @@ def run(tb: bed.TestBed, root: Path, repeats: int, computes: int) -> int:
     log(f"kubectl repeated apply: {statistics.median(kubectl_repeat):.2f}s")
 
     # Reconciler: cold apply (writes everything, does not wait for pods), then no-op passes.
-    before = tb.requests_by(user_agent_prefix=USER_AGENT)
+    before = tb.requests_by(user_agent_prefix=RECONCILER_AGENT)
     started = time.monotonic()
     cold = reconciler.reconcile()
     cold_seconds = time.monotonic() - started
     assert cold.ok, cold.message
-    cold_writes = writes(tb, USER_AGENT, before)
+    cold_writes = writes(tb, RECONCILER_AGENT, before)
     log(f"reconciler cold apply: {cold_seconds:.2f}s ({cold.message}); "
         f"settled after {settle(reconciler.cluster, 'openstack'):.0f}s")
     reconciler.reconcile()  # records the converged health once (a status write), like the loop does
     noop_seconds, noop_writes, noop_phases = [], [], []
     for _ in range(repeats):
-        before = tb.requests_by(user_agent_prefix=USER_AGENT)
+        before = tb.requests_by(user_agent_prefix=RECONCILER_AGENT)
         started = time.monotonic()
         outcome = reconciler.reconcile()
         noop_seconds.append(time.monotonic() - started)
-        noop_writes.append(writes(tb, USER_AGENT, before))
+        noop_writes.append(writes(tb, RECONCILER_AGENT, before))
         noop_phases.append(outcome.phase_seconds)
         assert outcome.ok, outcome.message
     log(f"reconciler no-op: {statistics.median(noop_seconds):.3f}s, writes {noop_writes}")
@@ -144,11 +146,11 @@ def run(tb: bed.TestBed, root: Path, repeats: int, computes: int) -> int:
     # One value changes in Git: only the affected objects are written.
     repo.edit(lambda d: d["spec"]["overrides"]["nova"]["conf"]["nova"]["DEFAULT"].update(cpu_allocation_ratio=16.0),
               "nova: cpu_allocation_ratio 16")
-    before = tb.requests_by(user_agent_prefix=USER_AGENT)
+    before = tb.requests_by(user_agent_prefix=RECONCILER_AGENT)
     started = time.monotonic()
     change = reconciler.reconcile()
     change_seconds = time.monotonic() - started
-    change_writes = writes(tb, USER_AGENT, before)
+    change_writes = writes(tb, RECONCILER_AGENT, before)
     written = sorted(str(c.key) for c in change.changes.changes if c.action is not Action.UNCHANGED)
     log(f"one-value change: {change_seconds:.2f}s, wrote {written}")
 

@@ -14,7 +14,8 @@ from typing import Any
 
 import yaml
 
-from openstack_gitops.kube.client import USER_AGENT, Cluster
+from openstack_gitops.api import Process
+from openstack_gitops.kube.client import Cluster
 from reconciler.edges.git import GitSource
 from reconciler.edges.helm import Helm
 from reconciler.engine import status
@@ -29,6 +30,7 @@ GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@ex
            "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.invalid"}
 AUDIT_LAG = 0.5  # the audit log's ResponseComplete line lands just after the response
 WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
+RECONCILER_AGENT = Process.RECONCILER.user_agent  # the audit log counts the reconciler by this
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -87,10 +89,10 @@ def make_reconciler(testbed: bed.TestBed, repo_url: str, workdir: Path, branch: 
 
 def writes_during(testbed: bed.TestBed, action: Callable[[], Outcome]) -> tuple[Outcome, Counter[str]]:
     """Run ``action`` and count the reconciler's write requests in the audit log meanwhile."""
-    before = testbed.requests_by(user_agent_prefix=USER_AGENT)
+    before = testbed.requests_by(user_agent_prefix=RECONCILER_AGENT)
     outcome = action()
     time.sleep(AUDIT_LAG)
-    after = testbed.requests_by(user_agent_prefix=USER_AGENT)
+    after = testbed.requests_by(user_agent_prefix=RECONCILER_AGENT)
     delta = Counter({verb: after[verb] - before[verb] for verb in after if verb in WRITE_VERBS})
     return outcome, +delta
 
@@ -111,10 +113,10 @@ def object_writes_during(testbed: bed.TestBed, action: Callable[[], Outcome]) ->
     Its own bookkeeping is left out (the custom resource's status, Events, the inventory ConfigMap);
     server-side dry-runs are listed with a ``dry-run`` prefix.
     """
-    before = len(testbed.audit_events(user_agent_prefix=USER_AGENT))
+    before = len(testbed.audit_events(user_agent_prefix=RECONCILER_AGENT))
     outcome = action()
     time.sleep(AUDIT_LAG)
-    events = testbed.audit_events(user_agent_prefix=USER_AGENT)[before:]
+    events = testbed.audit_events(user_agent_prefix=RECONCILER_AGENT)[before:]
     out = []
     for event in events:
         ref = event.get("objectRef") or {}
