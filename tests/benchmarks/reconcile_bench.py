@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -29,6 +30,9 @@ import yaml
 from openstack_gitops.api import Process
 from openstack_gitops.health import health_of
 from openstack_gitops.kube.client import Cluster
+from openstack_gitops.model.credentials import complete, needed_credentials
+from openstack_gitops.model.expand import expand
+from reconciler.engine import pipeline
 from reconciler.engine.reconcile import WORKLOAD_KINDS
 from reconciler.plan.diff import Action
 from testbed import bed, build
@@ -104,10 +108,14 @@ def run(tb: bed.TestBed, root: Path, repeats: int, computes: int) -> int:
 
     # The rendered manifests, exactly as the reconciler would apply them (render only, no apply).
     checkout = reconciler.git.fetch()
-    spec = reconciler._load(checkout)
-    rendered = reconciler._render(spec, checkout)
-    objects_total = len(rendered.desired)
-    manifest = baseline_manifests([d.manifest for d in rendered.desired], "baseline", root / "baseline.yaml")
+    spec = pipeline.load(checkout.path)
+    credentials, _ = complete({}, needed_credentials(spec), secrets.token_urlsafe)
+    texts = pipeline.render(spec, checkout.path, reconciler.helm, expand(spec, credentials),
+                            reconciler.cluster.server_version(), reconciler.cluster.api_versions())
+    desired = [pipeline.stamped_namespace(spec),
+               *(d.manifest for chart, text in texts.items() for d in pipeline.desired_objects(spec, chart, text))]
+    objects_total = len(desired)
+    manifest = baseline_manifests(desired, "baseline", root / "baseline.yaml")
     log(f"{objects_total} objects in the full template cloud")
 
     # Baseline: kubectl apply --server-side, cold then repeated (the operator's alternative).
