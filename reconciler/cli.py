@@ -20,10 +20,19 @@ import yaml
 from openstack_gitops import api
 from openstack_gitops.api import crd
 from openstack_gitops.kube.client import ApiError, Cluster, load_api_client
+from openstack_gitops.kube.lease import (
+    LeaderElector,
+    Timings,
+    default_identity,
+    default_namespace,
+    leader_gauge,
+    user_agent,
+)
 from openstack_gitops.model.credentials import complete, needed_credentials
 from openstack_gitops.model.errors import SpecInvalid
 from openstack_gitops.model.expand import expand
 from openstack_gitops.runtime import logs
+from openstack_gitops.runtime.probes import Heartbeat, all_of, ok
 from reconciler.edges.git import GitSource
 from reconciler.edges.helm import Helm, HelmError, find_helm
 from reconciler.engine import pipeline, status
@@ -33,9 +42,12 @@ from reconciler.engine.outcome import Outcome
 from reconciler.engine.pipeline import SPEC_FILE
 from reconciler.engine.reconcile import Reconciler
 from reconciler.engine.watch import DriftWatch
-from reconciler.engine.webhook import WebhookServer
+from reconciler.engine.webhook import PushEvent, WebhookServer
 from reconciler.plan import manifests
 from reconciler.plan.diff import DEFAULT_MAX_PRUNE_FRACTION
+
+log = logs.get("cli")
+RECONCILE_STALLED_AFTER = 1800.0  # healthz fails when a reconcile reports no progress this long (gates wait 1200 s)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,6 +94,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-prune-fraction", type=float, default=DEFAULT_MAX_PRUNE_FRACTION,
                    help="refuse a render that prunes more than this share of the applied objects of services "
                         "the spec still switches on (default: %(default)s)")
+    p.add_argument("--leader-elect", action=argparse.BooleanOptionalAction, default=None,
+                   help="act only while holding a coordination.k8s.io Lease, so one of several replicas writes "
+                        "(default: on for the loop, off with --once)")
+    p.add_argument("--lease-name", default="openstack-gitops-reconciler")
+    p.add_argument("--lease-namespace", help="default: the pod's namespace, else openstack-gitops")
+    p.add_argument("--lease-duration", type=float, default=Timings().lease_duration,
+                   help="seconds a standby waits after the last renewal it saw before taking over (%(default)s)")
+    p.add_argument("--renew-deadline", type=float, default=Timings().renew_deadline,
+                   help="seconds a leader keeps acting without a successful renewal (%(default)s)")
+    p.add_argument("--retry-period", type=float, default=Timings().retry_period,
+                   help="seconds between attempts to acquire or renew (%(default)s)")
+    p.add_argument("--identity", help="this replica's name in the Lease (default: hostname_pid_random)")
 
     p = sub.add_parser("status", help="print the OpenStackDeployment status as a table")
     _cluster_args(p)
@@ -162,18 +186,27 @@ class ProgressPrinter:
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
-
+    """The reconcile command; with leader election (the loop's default) it acts only while it holds the Lease."""
     try:
         helm = Helm(find_helm(args.helm))
     except HelmError as exc:
         print(exc, file=sys.stderr)
         return 2
+    elect = (not args.once) if args.leader_elect is None else args.leader_elect
+    timings = Timings(args.lease_duration, args.renew_deadline, args.retry_period)
+    if elect and timings.problems():
+        print("leader election: " + "; ".join(timings.problems()), file=sys.stderr)
+        return 2
+    identity = args.identity or default_identity()
     cluster = Cluster(load_api_client(args.kubeconfig))
-    try:
-        status.ensure_crd(cluster)
-    except ApiError as exc:
-        print(f"cannot reach the cluster: {logs.scrub(str(exc))}", file=sys.stderr)
-        return 1
+    if elect:  # the audit log tells the replicas apart
+        cluster.api.user_agent = user_agent(cluster.api.user_agent, identity)
+    else:  # an elected leader installs the CRD once it leads: a standby writes nothing
+        try:
+            status.ensure_crd(cluster)
+        except ApiError as exc:
+            print(f"cannot reach the cluster: {logs.scrub(str(exc))}", file=sys.stderr)
+            return 1
     if not args.repo:
         print("reconcile needs --repo or $OPENSTACK_GITOPS_REPO", file=sys.stderr)
         return 2
@@ -181,39 +214,79 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     if workdir is None:  # ours: removed at exit, like Helm's scratch directory
         workdir = Path(tempfile.mkdtemp(prefix="openstack-gitops-repo-"))
         atexit.register(shutil.rmtree, workdir, ignore_errors=True)
+    stop = threading.Event()  # SIGTERM, SIGINT, or the Lease lost
+    loop: Loop | None = None
+
+    def stop_now(*_: object) -> None:
+        stop.set()
+        if loop is not None:
+            loop.done.set()  # a signal handler cannot cut the main thread's wait short; the event can
+
+    elector: LeaderElector | None = None
+    if elect:
+        lease_cluster = Cluster(load_api_client(args.kubeconfig))  # its own connections: renewals never queue
+        lease_cluster.api.user_agent = user_agent(lease_cluster.api.user_agent, identity)  # behind applies
+        elector = LeaderElector(lease_cluster, args.lease_namespace or default_namespace(), args.lease_name,
+                                identity, timings, on_lost=stop_now)
+    still_leader = elector.is_leader if elector else (lambda: True)
     metrics = Metrics()
-    if args.metrics_port:
-        metrics.serve(args.metrics_port)
-    progress = ProgressPrinter()
+    leader_gauge(metrics.registry, still_leader)
+    main_beat = Heartbeat("main loop", 60)
+    reconcile_beat = Heartbeat("reconcile", RECONCILE_STALLED_AFTER)
+    printer = ProgressPrinter()
+
+    def progress(phase: str, done: int, total: int) -> None:
+        reconcile_beat.beat()
+        printer(phase, done, total)
+
     reconciler = Reconciler(cluster, helm, GitSource(args.repo, args.branch, workdir, timeout=args.git_timeout),
                             metrics, concurrency=args.concurrency, progress=progress,
-                            max_prune_fraction=args.max_prune_fraction)
-    if args.once:
-        deadline = time.monotonic() + args.wait
-        while True:
-            outcome = reconciler.reconcile()
-            _print_outcome(outcome)
-            if not outcome.ok or outcome.converged or time.monotonic() >= deadline:
-                return 0 if outcome.ok else 1
-            time.sleep(2)
+                            max_prune_fraction=args.max_prune_fraction, still_leader=still_leader)
     loop = Loop(reconciler, interval=args.interval)
+    if args.metrics_port:
+        checks = [main_beat.check, lambda: reconcile_beat.check() if loop.busy() else (True, "reconcile: idle")]
+        metrics.serve(args.metrics_port, healthz=all_of([*checks, *([elector.alive] if elector else [])]),
+                      readyz=elector.readiness if elector else ok)
     webhook = None
-    if args.webhook_port:
+    if args.webhook_port and not args.once:
 
         secret = args.webhook_secret_file.read_bytes().strip() if args.webhook_secret_file else b""
         if not secret:
             print("--webhook-port needs --webhook-secret-file (unsigned pushes are refused)", file=sys.stderr)
             return 2
-        webhook = WebhookServer("0.0.0.0", args.webhook_port, secret, args.branch,
-                                lambda event: loop.trigger(f"push to {event.branch}"))
+
+        def on_push(event: PushEvent) -> None:  # every replica listens: the Service routes to standbys too
+            if still_leader():
+                loop.trigger(f"push to {event.branch}")
+            else:
+                log.info("push received by a standby: the leader reconciles it at its next poll")
+
+        webhook = WebhookServer("0.0.0.0", args.webhook_port, secret, args.branch, on_push)
         webhook.start()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if elect or not args.once:
+        signal.signal(signal.SIGTERM, stop_now)
+        signal.signal(signal.SIGINT, stop_now)
+    if elector is not None:
+        elector.start()
+        if not _lead(elector, cluster, stop, main_beat):
+            if webhook:
+                webhook.stop()
+            return _shut_down(None, elector, timings.renew_deadline)
+    if args.once:
+        deadline = time.monotonic() + args.wait
+        while True:
+            outcome = reconciler.reconcile()
+            _print_outcome(outcome)
+            if not outcome.ok or outcome.converged or time.monotonic() >= deadline or stop.is_set():
+                break
+            time.sleep(2)
+        code = _shut_down(None, elector, timings.renew_deadline)
+        return code or (0 if outcome.ok else 1)
     loop.start()
     watch: DriftWatch | None = None
     watching: tuple[str, str] | None = None
     while not stop.is_set():  # the drift watch follows the cloud the last valid spec names
+        main_beat.beat()
         if not loop.done.wait(1):
             continue
         loop.done.clear()
@@ -226,9 +299,51 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
             watching = (spec.namespace, spec.name)
     if watch:
         watch.stop()
-    loop.stop()
+    code = _shut_down(loop, elector, timings.renew_deadline)
     if webhook:
         webhook.stop()
+    return code
+
+
+def _lead(elector: LeaderElector, cluster: Cluster, stop: threading.Event, beat: Heartbeat) -> bool:
+    """Wait until this process leads, then install the CRD (a leader's first write); False when stopped first."""
+    while not stop.is_set():
+        beat.beat()
+        if not elector.wait_leader(1.0):
+            continue
+        try:
+            status.ensure_crd(cluster)
+            return True
+        except ApiError as exc:
+            print(f"cannot reach the cluster: {logs.scrub(str(exc))}", file=sys.stderr)
+            stop.wait(elector.timings.retry_period)
+    return False
+
+
+def _shut_down(loop: Loop | None, elector: LeaderElector | None, grace: float) -> int:
+    """Stop acting, let a running reconcile end, then hand the Lease over; 1 when the Lease was lost.
+
+    Without leader election the running reconcile finishes (never an apply cut in half). With it,
+    the fence closes first, so that reconcile stops at its next write; the Lease is released (a
+    standby takes over at once) only when it ended within ``grace``, otherwise the Lease expires.
+    """
+    if elector is None:
+        if loop is not None:
+            loop.stop()
+        return 0
+    elector.step_down()
+    if loop is not None:
+        stopper = threading.Thread(target=loop.stop, name="loop-stop", daemon=True)
+        stopper.start()
+        stopper.join(grace)
+        if stopper.is_alive():
+            print("a reconcile is still running (it writes nothing more); the Lease is left to expire",
+                  file=sys.stderr)
+            return 1 if elector.lost.is_set() else 0
+    if elector.lost.is_set():
+        print("lost the leader Lease: exiting, to be restarted as a standby", file=sys.stderr)
+        return 1
+    elector.release()
     return 0
 
 

@@ -401,3 +401,60 @@ class Cluster:
         except TimeoutError as exc:
             raise ApiError(f"CustomResourceDefinition/{name}", "wait", 0, TIMEOUT, str(exc)) from None
         self.invalidate_discovery()
+
+    # -- leases (leader election: openstack_gitops.kube.lease) ----------------------------------------
+    # Typed calls, not the dynamic client: no discovery round trips, and every request has a timeout,
+    # so a hung apiserver cannot keep the elector from noticing that its renew deadline passed.
+    # ``watch_lease`` is only a wake-up hint for a standby (the elector re-reads the Lease), so it is a
+    # bare WATCH by name (RBAC: the ``watch`` verb on that resourceName), not the list-then-watch ``watch``.
+    def _leases(self) -> Any:
+        """The typed Lease API, as Any: with _preload_content=False it returns the raw response, not a V1Lease."""
+        return client.CoordinationV1Api(self.api)
+
+    def get_lease(self, namespace: str, name: str, timeout: float) -> Manifest | None:
+        try:
+            lease: Manifest = json.loads(self._leases().read_namespaced_lease(
+                name, namespace, _preload_content=False, _request_timeout=timeout).data)
+        except (*REQUEST_ERRORS, ValueError) as exc:
+            if isinstance(exc, ApiException) and exc.status == 404:
+                return None
+            raise _api_error(f"Lease/{namespace}/{name}", "get", exc) from exc
+        return lease
+
+    def create_lease(self, lease: Manifest, timeout: float) -> Manifest:
+        """Create a Lease; ApiError 409 when another process created it first."""
+        meta = lease["metadata"]
+        try:
+            created: Manifest = json.loads(self._leases().create_namespaced_lease(
+                meta["namespace"], lease, _preload_content=False, _request_timeout=timeout).data)
+        except (*REQUEST_ERRORS, ValueError) as exc:
+            raise _api_error(f"Lease/{meta['namespace']}/{meta['name']}", "create", exc) from exc
+        return created
+
+    def replace_lease(self, lease: Manifest, timeout: float) -> Manifest:
+        """Update a Lease only if it is still at ``metadata.resourceVersion``; ApiError 409 when it changed."""
+        meta = lease["metadata"]
+        try:
+            replaced: Manifest = json.loads(self._leases().replace_namespaced_lease(
+                meta["name"], meta["namespace"], lease, _preload_content=False, _request_timeout=timeout).data)
+        except (*REQUEST_ERRORS, ValueError) as exc:
+            raise _api_error(f"Lease/{meta['namespace']}/{meta['name']}", "update", exc) from exc
+        return replaced
+
+    def watch_lease(self, namespace: str, name: str, timeout: float = 60) -> Iterator[str]:
+        """The type of each change to one Lease (ADDED, MODIFIED, DELETED), for up to ``timeout`` seconds."""
+        key = f"Lease/{namespace}/{name}"
+        try:
+            resp = self._leases().list_namespaced_lease(
+                namespace, field_selector=f"metadata.name={name}", watch=True, timeout_seconds=int(timeout),
+                _preload_content=False, _request_timeout=(5, timeout + 15))
+        except (*REQUEST_ERRORS, ValueError) as exc:
+            raise _api_error(key, "watch", exc) from exc
+        try:
+            for line in resp:  # urllib3 yields whole lines: one JSON event each
+                if line.strip():
+                    yield str(json.loads(line).get("type", ""))
+        except (*REQUEST_ERRORS, ValueError) as exc:
+            raise _api_error(key, "watch", exc) from exc
+        finally:
+            resp.release_conn()

@@ -17,6 +17,7 @@ from openstack_gitops.kube.client import ApiError, Cluster
 from openstack_gitops.kube.objects import ObjectKey
 from openstack_gitops.runtime.backoff import poll_until
 from reconciler.engine.changeset import Change, ChangeSet
+from reconciler.engine.outcome import Phase, PhaseFailed, Reason, Retry
 from reconciler.plan import ownership
 from reconciler.plan.diff import Action, Plan, Step
 from reconciler.plan.inventory import Entry, Inventory
@@ -53,6 +54,9 @@ class Executor:
     # what was done so far: kept when run() raises, so a failed reconcile still reports and records it
     changes: ChangeSet = field(default_factory=ChangeSet)
     recorded: Inventory | None = None  # the inventory ``record`` persisted, pending entries included
+    # leader election: False once this process may no longer write; checked before every wave, every
+    # inventory or credentials write and every prune, so a process that lost its Lease stops mid-run
+    fence: Callable[[], bool] = lambda: True
 
     def run(self, plan: Plan) -> ChangeSet:
         changes = self.changes
@@ -65,11 +69,14 @@ class Executor:
         prerequisites = [s for s in writes if s.key.kind in PREREQUISITE_KINDS and s.key.kind != "Namespace"]
         rest = [s for s in writes if s.key.kind not in PREREQUISITE_KINDS]
         if namespaces:  # the inventory lives in the namespace: it must exist before anything is recorded
+            self._check_fence("the Namespace")
             self._apply_wave(namespaces, changes)
             if changes.failed:
                 return changes
+        self._check_fence("recording the inventory")
         self._record_pending(writes)
         if prerequisites:
+            self._check_fence("the CRDs")
             self._apply_wave(prerequisites, changes)
             if changes.failed:
                 return changes
@@ -79,12 +86,14 @@ class Executor:
             by_key = {s.key: s for s in checked}
             rest = [by_key.get(s.key, s) for s in rest]
         if rest:
+            self._check_fence("saving credentials")
             self.before_first_write()
         rest.sort(key=lambda s: (service_rank(s.service, self.service_order), kind_rank(s.key.kind)))
         done, total = 0, len(rest)
         for service, service_steps in groupby(rest, key=lambda s: s.service):
             for _, wave_iter in groupby(service_steps, key=lambda s: kind_rank(s.key.kind)):
                 wave = list(wave_iter)
+                self._check_fence(f"applying {service}")
                 self._apply_wave(wave, changes)
                 done += len(wave)
                 self.progress("apply", done, total)
@@ -96,6 +105,12 @@ class Executor:
             return changes  # never prune after a failed apply: the render may be half-live
         self._prune(plan.of(Action.PRUNE), changes)
         return changes
+
+    def _check_fence(self, what: str) -> None:
+        if not self.fence():
+            raise PhaseFailed(Phase.APPLY, Reason.LEADERSHIP_LOST,
+                              f"no longer the leader before {what}: this process writes nothing more",
+                              retry=Retry.WAIT_FOR_CHANGE, changes=self.changes)
 
     def _record_pending(self, writes: Sequence[Step]) -> None:
         pending = {s.key: (s.service, str((s.manifest or {}).get("apiVersion", ""))) for s in writes
@@ -192,6 +207,7 @@ class Executor:
     # -- prune -----------------------------------------------------------------
     def _prune(self, steps: Sequence[Step], changes: ChangeSet) -> None:
         for step in steps:  # already in reverse apply order
+            self._check_fence("pruning")
             entry = self.inventory.get(step.key)
             api_version = entry.api_version if entry else "v1"
             try:

@@ -49,6 +49,10 @@ class Loop:
         self._wanted.set()
         self._reschedule(0.0)
 
+    def busy(self) -> bool:
+        """A reconcile is running now (the liveness check watches how long one goes without progress)."""
+        return self._running.locked()
+
     def stop(self) -> None:
         """Let a running reconcile finish (never cut an apply in half), then stop the scheduler.
 

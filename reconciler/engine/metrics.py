@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from openstack_gitops.runtime.probes import Check, ProbeServer, ok
 from reconciler.engine.changeset import ChangeSet
 from reconciler.plan.diff import Action
 
@@ -38,8 +39,9 @@ class Metrics:
                                       ["service"], registry=r)
         self._commit: str | None = None
 
-    def serve(self, port: int, addr: str = "0.0.0.0") -> None:
-        start_http_server(port, addr=addr, registry=self.registry)
+    def serve(self, port: int, addr: str = "0.0.0.0", healthz: Check = ok, readyz: Check = ok) -> ProbeServer:
+        """/metrics, /healthz and /readyz on one port (the probes' checks come from the caller)."""
+        return ProbeServer(port, self.registry, healthz, readyz, addr).start()
 
     def record_changes(self, changes: ChangeSet) -> None:
         counts = changes.by_action()

@@ -45,6 +45,7 @@ class Reason(StrEnum):
     DRY_RUN_FAILED = "DryRunFailed"
     UPGRADE_STALLED = "UpgradeStalled"
     APPLY_FAILED = "ApplyFailed"
+    LEADERSHIP_LOST = "LeadershipLost"  # this process lost its leader Lease mid-reconcile and stopped writing
     INTERNAL_ERROR = "InternalError"
 
 

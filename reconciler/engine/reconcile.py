@@ -83,7 +83,8 @@ class Reconciler:
     def __init__(self, cluster: Cluster, helm: Helm, git: GitSource, metrics: Metrics | None = None,
                  spec_file: str = SPEC_FILE, concurrency: int = 8,
                  progress: Progress = lambda _p, _d, _t: None, upgrade_timeout: float = 1200.0,
-                 upgrade_poll: float = 2.0, max_prune_fraction: float = DEFAULT_MAX_PRUNE_FRACTION) -> None:
+                 upgrade_poll: float = 2.0, max_prune_fraction: float = DEFAULT_MAX_PRUNE_FRACTION,
+                 still_leader: Callable[[], bool] = lambda: True) -> None:
         self.cluster = cluster
         self.helm = helm
         self.git = git
@@ -94,6 +95,7 @@ class Reconciler:
         self.upgrade_timeout = upgrade_timeout  # per service, like rockoon's 1200 s health wait
         self.upgrade_poll = upgrade_poll
         self.max_prune_fraction = max_prune_fraction
+        self.still_leader = still_leader  # leader election's fence: checked before every write
         self.source = identity.source_id(redact(git.url), git.branch, spec_file)
         self.spec: Spec | None = None  # the last spec that loaded and passed validation
         self.inventory = Inventory()  # what we own after the last reconcile (the drift watch compares to it)
@@ -117,12 +119,19 @@ class Reconciler:
         self.metrics.phase.labels(phase).set(done / total if total else 1.0)
         self._report(phase, done, total)
 
+    def _fence(self, phase: Phase, changes: ChangeSet | None = None) -> None:
+        """Leader election: a process that lost its Lease stops before its next write, and writes nothing more."""
+        if not self.still_leader():
+            raise PhaseFailed(phase, Reason.LEADERSHIP_LOST, "no longer the leader: this process writes nothing more",
+                              retry=Retry.WAIT_FOR_CHANGE, changes=changes)
+
     # -- the phases, in order --------------------------------------------------------
     def reconcile(self) -> Outcome:
         started = time.monotonic()
         commit, spec = "", None
         clock = PhaseClock()
         try:
+            self._fence(Phase.FETCH)
             with clock(Phase.FETCH):
                 checkout, source_error = self._fetch()  # 1. pin the commit everything below uses
             commit = checkout.commit
@@ -144,6 +153,7 @@ class Reconciler:
                 health = self._health(spec, changes)  # 8. workload health per service
             outcome = _applied_outcome(commit, changes, health, source_error)
             with clock(Phase.RECORD):
+                self._fence(Phase.RECORD, changes)
                 status.record(self.cluster, spec, self.source, commit, checkout.message, outcome, rendered.values,
                               live_cr)  # 9.
         except PhaseFailed as exc:
@@ -213,6 +223,8 @@ class Reconciler:
         if applied:
             raise PhaseFailed(Phase.VALIDATE, Reason.CLOUD_MOVE_REFUSED, identity.refusal(ref, applied[0]),
                               retry=Retry.WAIT_FOR_CHANGE, report_to=applied[0])
+        if stale:
+            self._fence(Phase.VALIDATE)
         for old in stale:  # a first reconcile that failed there left only its resource behind
             log.info("removing the resource of a never-applied cloud", extra={"cloud": str(old)})
             status.delete(self.cluster, old)
@@ -361,6 +373,7 @@ class Reconciler:
                 status.clear_regenerate(self.cluster, ref)
 
         executor = Executor(self.cluster, inventory, order, self.concurrency, self.progress, record=record)
+        executor.fence = self.still_leader
         if upgrading:
             log.info("upgrade: one service at a time, each healthy before the next",
                      extra={"from": current, "to": spec.release, "order": ",".join(order)})
@@ -378,6 +391,7 @@ class Reconciler:
         except ApiError as exc:
             failure = PhaseFailed(Phase.APPLY, Reason.APPLY_FAILED, logs.scrub(str(exc)))
         changes = executor.changes
+        self._fence(Phase.APPLY, changes)  # the inventory and Events below are writes too
         self.inventory = changes.next_inventory(executor.recorded or inventory)
         if self.inventory != inventory or executor.recorded is not None or rendered.new_credentials:
             try:
@@ -401,6 +415,7 @@ class Reconciler:
 
         def healthy() -> bool | None:
             nonlocal last
+            self._fence(Phase.UPGRADE)  # a gate can wait many minutes: stop waiting once not the leader
             last = worst(health_of(o) for av, kind in WORKLOAD_KINDS
                          for o in self.cluster.list(av, kind, selector, namespace=spec.namespace))
             return True if last.healthy else None
@@ -434,6 +449,10 @@ class Reconciler:
     # -- reporting -------------------------------------------------------------------
     def _record_failure(self, spec: Spec | None, commit: str, outcome: Outcome,
                         report_to: CloudRef | None = None) -> None:
+        if not self.still_leader():  # not even the failure is written by a process that lost its Lease
+            log.warning("reconcile stopped: not the leader", extra={"reason": outcome.reason,
+                                                                    "error": logs.scrub(outcome.message)})
+            return
         log.error("reconcile failed", extra={"reason": outcome.reason, "commit": commit[:12],
                                              "error": logs.scrub(outcome.message)})
         spec = spec or self.spec  # a spec that does not load is reported on the resource we last knew

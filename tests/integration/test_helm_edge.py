@@ -111,7 +111,7 @@ def test_reconcile_loop_stopped_by_sigterm_leaves_no_helm_directory(testbed: bed
     env = {**os.environ, "KUBECONFIG": str(testbed.kubeconfig), "OPENSTACK_GITOPS_HELM": str(build.binary("helm")),
            "TMPDIR": str(tmpdir), "OPENSTACK_GITOPS_REPO": str(repo.bare)}
     proc = subprocess.Popen([sys.executable, "-m", "reconciler.cli", "reconcile",
-                             "--metrics-port", str(port), "--interval", "3600"],
+                             "--metrics-port", str(port), "--interval", "3600", "--lease-namespace", "default"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120

@@ -112,7 +112,8 @@ def test_long_running_process_serves_metrics_and_stops_on_sigterm(testbed: bed.T
     proc = subprocess.Popen([sys.executable, "-m", "reconciler.cli", "--log-json", "reconcile", "--repo",
                              str(repo.bare), "--workdir", str(tmp_path / "w"), "--metrics-port", str(port),
                              "--webhook-port", str(process.free_port()), "--webhook-secret-file", str(secret),
-                             "--interval", "3600"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--interval", "3600", "--lease-namespace", "default"],  # leader election: on by default
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 90
         text = ""
