@@ -54,6 +54,14 @@ def takeover(tb: bed.TestBed, leader: Replica, standby: Replica, sig: signal.Sig
     return took, len(applied)
 
 
+def cloud_ready(tb: bed.TestBed, repo: ConfigRepo) -> bool:
+    """Converged and recorded, so every round starts from a steady state (nothing left to write)."""
+    with tb.api_client() as api:
+        live = client.CustomObjectsApi(api).get_namespaced_custom_object(
+            "openstack-gitops.io", "v1alpha1", repo.namespace, "openstackdeployments", repo.name)
+    return bool((live.get("status") or {}).get("state") == "Ready")
+
+
 def run(tb: bed.TestBed, root: Path, rounds: int) -> dict[str, Any]:
     repo = ConfigRepo(root / "repo")
     namespace = f"lease-{uuid.uuid4().hex[:6]}"
@@ -70,7 +78,8 @@ def run(tb: bed.TestBed, root: Path, rounds: int) -> dict[str, Any]:
         leader = new_replica()
         wait_until(leader.leads, 60, "the first leader")
         wait_until(leader.reconciled, 300, "the first reconcile (cold apply)", every=0.5)
-        log("cloud applied by the first leader")
+        wait_until(lambda: cloud_ready(tb, repo), 300, "the cloud to be Ready", every=1)
+        log("cloud applied by the first leader and Ready")
         for sig in (signal.SIGKILL, signal.SIGTERM):
             samples, writes = [], []
             for _ in range(rounds):
