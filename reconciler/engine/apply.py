@@ -8,6 +8,7 @@ before it is written, so a process killed mid-apply forgets nothing it created.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -177,16 +178,28 @@ class Executor:
                       str(applied.get("apiVersion", api_version)))
         return Change(step.key, step.action, step.service, drift=step.drift, entry=entry)
 
-    def _take_fields(self, api_version: str, step: Step) -> None:
-        """Move the fields a person edited into our ownership, so the apply below removes what Git lacks."""
-        live = self.cluster.get(api_version, step.key.kind, step.key.name, step.key.namespace or None)
-        if live is None:
-            return
-        meta = live.get("metadata") or {}
-        self.cluster.patch_json(api_version, step.key, [
-            {"op": "test", "path": "/metadata/resourceVersion", "value": meta.get("resourceVersion")},
-            {"op": "replace", "path": "/metadata/managedFields",
-             "value": ownership.taken_managed_fields(live, step.takeover)}])
+    def _take_fields(self, api_version: str, step: Step, attempts: int = 5) -> None:
+        """Move the fields a person edited into our ownership, so the apply below removes what Git lacks.
+
+        The patch is guarded by the resourceVersion read just before it; a controller writing the
+        object meanwhile (a Deployment rolling out after ``kubectl set image``) fails the guard
+        with 422/409, and the take is read and tried again.
+        """
+        for attempt in range(attempts):
+            live = self.cluster.get(api_version, step.key.kind, step.key.name, step.key.namespace or None)
+            if live is None:
+                return
+            meta = live.get("metadata") or {}
+            try:
+                self.cluster.patch_json(api_version, step.key, [
+                    {"op": "test", "path": "/metadata/resourceVersion", "value": meta.get("resourceVersion")},
+                    {"op": "replace", "path": "/metadata/managedFields",
+                     "value": ownership.taken_managed_fields(live, step.takeover)}])
+                return
+            except ApiError as exc:
+                if exc.status not in (409, 422) or attempt == attempts - 1:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
 
     def _delete_and_wait(self, step: Step, timeout: float = 120) -> None:
         assert step.manifest is not None
