@@ -86,6 +86,12 @@ def stamped_namespace(spec: Spec) -> Manifest:
                            spec.name, PRODUCT_SERVICE)
 
 
+def namespace_desired(spec: Spec) -> Desired:
+    """The cloud's Namespace as the first desired object of every render."""
+    namespace = stamped_namespace(spec)
+    return Desired(ObjectKey.of(namespace), PRODUCT_SERVICE, namespace)
+
+
 def owned_selector(spec: Spec) -> str:
     """Every object this cloud's reconciler applied."""
     return selector({api.OWNER_LABEL: spec.name, api.MANAGED_BY_LABEL: api.FIELD_MANAGER})

@@ -284,8 +284,7 @@ class Reconciler:
         except HelmError as exc:
             raise PhaseFailed(Phase.RENDER, Reason.RENDER_FAILED, logs.scrub(str(exc)),
                               retry=Retry.WAIT_FOR_CHANGE) from exc
-        namespace = pipeline.stamped_namespace(spec)
-        desired = [Desired(ObjectKey.of(namespace), PRODUCT_SERVICE, namespace)]
+        desired = [pipeline.namespace_desired(spec)]
         for chart in values:
             desired.extend(self._desired_of(spec, chart, texts[chart]))
         violations = policy.check(desired, spec.namespace, credentials)

@@ -112,8 +112,9 @@ def run(tb: bed.TestBed, root: Path, repeats: int, computes: int) -> int:
     credentials, _ = complete({}, needed_credentials(spec), secrets.token_urlsafe)
     texts = pipeline.render(spec, checkout.path, reconciler.helm, expand(spec, credentials),
                             reconciler.cluster.server_version(), reconciler.cluster.api_versions())
-    desired = [pipeline.stamped_namespace(spec),
-               *(d.manifest for chart, text in texts.items() for d in pipeline.desired_objects(spec, chart, text))]
+    desired = [pipeline.namespace_desired(spec).manifest]
+    for chart, text in texts.items():
+        desired.extend(d.manifest for d in pipeline.desired_objects(spec, chart, text))
     objects_total = len(desired)
     manifest = baseline_manifests(desired, "baseline", root / "baseline.yaml")
     log(f"{objects_total} objects in the full template cloud")

@@ -14,16 +14,17 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from openstack_gitops.kube.objects import ObjectKey
 from openstack_gitops.model import complete, expand, load_spec, needed_credentials, validate
-from openstack_gitops.model.spec import Spec
-from reconciler.edges.helm import ChartRef, Helm
-from reconciler.plan import manifests, ownership, policy
+from openstack_gitops.model.spec import ChartSource, ChartSourceType, Spec
+from reconciler.edges.helm import Helm
+from reconciler.engine import pipeline
+from reconciler.plan import policy
 from reconciler.plan.diff import Desired
 from testbed.build import binary
 from testbed.errors import TestbedError
@@ -34,7 +35,6 @@ TEMPLATE = REPO_ROOT / "config-repo-template" / "openstack.yaml"
 SPEC_FILES: tuple[Path, ...] = (TEMPLATE, *sorted((TEMPLATE.parent / "examples").glob("*.yaml")))
 UPSTREAM = Path(os.environ.get("OPENSTACK_HELM_DIR", "/work/shared/openstack-helm"))
 SOURCES = {"template-charts": CHARTS_DIR, "upstream-openstack-helm": UPSTREAM}
-PRODUCT_SERVICE = "openstack-gitops"  # as reconcile.PRODUCT_SERVICE (the engine is not imported here)
 CHECK_BUDGET_SECONDS = 0.5  # a whole cloud: generous for a slow CI machine; typical is far below
 
 
@@ -76,24 +76,13 @@ def load(path: Path) -> Spec:
 
 
 def render_cloud(helm: Helm, spec: Spec, charts_dir: Path) -> tuple[list[Desired], dict[str, str]]:
-    """What the reconciler's render phase produces: stamped objects per chart, plus the credentials."""
+    """What the reconciler's render phase produces (its own pipeline), plus the credentials."""
+    spec = replace(spec, chart_source=ChartSource(ChartSourceType.DIRECTORY, str(charts_dir)))
     credentials, _ = complete({}, needed_credentials(spec), secrets.token_urlsafe)
-    values = expand(spec, credentials)
-
-    def one(chart: str) -> tuple[str, str]:
-        ref = ChartRef(chart, "directory", str(charts_dir / chart))
-        return chart, helm.render(chart, ref, spec.namespace, values[chart], KUBE_VERSION)
-
-    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": spec.namespace}}
-    stamped = ownership.stamp(namespace, spec.name, PRODUCT_SERVICE)
-    desired = [Desired(ObjectKey.of(stamped), PRODUCT_SERVICE, stamped)]
-    with ThreadPoolExecutor(WORKERS) as pool:
-        for chart, text in pool.map(one, list(values)):
-            for rendered in manifests.parse(chart, text, spec.namespace):
-                if rendered["kind"] == "Namespace" and rendered["metadata"]["name"] == spec.namespace:
-                    continue  # the reconciler drops a chart's copy of the cloud's Namespace too
-                obj = ownership.stamp(rendered, spec.name, chart)
-                desired.append(Desired(ObjectKey.of(obj), chart, obj))
+    texts = pipeline.render(spec, charts_dir, helm, expand(spec, credentials), KUBE_VERSION, workers=WORKERS)
+    desired = [pipeline.namespace_desired(spec)]
+    for chart, text in texts.items():
+        desired.extend(pipeline.desired_objects(spec, chart, text))
     return desired, credentials
 
 
