@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import time
+import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -136,3 +138,32 @@ def converged_cloud(testbed: bed.TestBed, root: Path) -> dict[str, Any]:
     first = reconcile_until_converged(reconciler, attempts=90)
     assert first.ok, first.message
     return {"repo": repo, "reconciler": reconciler, "first": first, "root": root, "good": first.commit}
+
+
+FIRST_SUCCESS = "openstack_gitops_last_applied_commit_info{"  # exported once a reconcile succeeded
+
+
+def metrics_once(port: int, needle: str = FIRST_SUCCESS, timeout: float = 120) -> str:
+    """The /metrics text of a reconcile process once it holds ``needle`` (what it was last, on timeout)."""
+    deadline = time.monotonic() + timeout
+    text = ""
+    while needle not in text and time.monotonic() < deadline:
+        time.sleep(1)
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
+                text = resp.read().decode()
+        except OSError:
+            continue
+    return text
+
+
+def stop(proc: subprocess.Popen[str], timeout: float = 60) -> str:
+    """SIGTERM a reconcile process and return its stderr; kill it if it hangs (the caller's
+    assertions on its exit code report the hang), so a test never leaves it running."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+    return err or ""

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -15,7 +12,7 @@ import pytest
 from reconciler.edges.helm import ChartRef, Helm, HelmError
 from testbed import bed, build, process
 
-from .reconcile_support import ConfigRepo
+from .reconcile_support import FIRST_SUCCESS, ConfigRepo, metrics_once, stop
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "config-repo-template"
@@ -114,25 +111,12 @@ def test_reconcile_loop_stopped_by_sigterm_leaves_no_helm_directory(testbed: bed
                              "--metrics-port", str(port), "--interval", "3600", "--lease-namespace", "default"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 120
-        text = ""
-        while "openstack_gitops_last_applied_commit_info{" not in text and time.monotonic() < deadline:
-            time.sleep(1)
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
-                    text = resp.read().decode()
-            except OSError:
-                continue
+        text = metrics_once(port)
         rendered = helm_dirs(tmpdir)
         checkouts = list(tmpdir.glob("openstack-gitops-repo-*"))
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            _, err = proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()  # never leave it running; the assertions below report the hang
-            _, err = proc.communicate()
-    assert "openstack_gitops_last_applied_commit_info{" in text, err[-3000:]
+        err = stop(proc)
+    assert FIRST_SUCCESS in text, err[-3000:]
     assert len(rendered) == 1 and len(checkouts) == 1  # it did render and check out through temporary dirs
     assert proc.returncode == 0, err[-3000:]
     assert helm_dirs(tmpdir) == []

@@ -12,10 +12,8 @@ import hmac
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -28,8 +26,11 @@ from reconciler.engine.webhook import WebhookServer
 from testbed import bed, build, process
 
 from .reconcile_support import (
+    FIRST_SUCCESS,
     ConfigRepo,
     converged_cloud,
+    metrics_once,
+    stop,
 )
 
 pytestmark = pytest.mark.testbed
@@ -115,27 +116,14 @@ def test_long_running_process_serves_metrics_and_stops_on_sigterm(testbed: bed.T
                              "--interval", "3600", "--lease-namespace", "default"],  # leader election: on by default
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 90
-        text = ""
-        while "openstack_gitops_last_applied_commit_info{" not in text and time.monotonic() < deadline:
-            time.sleep(1)
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
-                    text = resp.read().decode()
-            except OSError:
-                continue
-        if "openstack_gitops_last_applied_commit_info{" not in text:
+        text = metrics_once(port, timeout=90)
+        if FIRST_SUCCESS not in text:
             proc.kill()
             pytest.fail(f"no successful reconcile: {proc.communicate()[1][-3000:]}")
         assert 'openstack_gitops_reconcile_total{reason="Applied",result="success"} 1.0' in text
         assert 'openstack_gitops_reconcile_progress_ratio{phase="read"} 1.0' in text
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            _, err = proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()  # never leave it running; the assertion below reports the hang
-            _, err = proc.communicate()
+        err = stop(proc, timeout=30)
     assert proc.returncode == 0, f"did not exit cleanly on SIGTERM: {err[-2000:]}"
     lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     assert any(line["msg"] == "reconciled" and line["ok"] for line in lines)
