@@ -133,14 +133,14 @@ def test_presets_scale_apis_and_keep_clusters_at_a_quorum(size: Size, api: int, 
 @pytest.mark.parametrize(
     ("current", "target", "kind"),
     [
-        pytest.param(None, "2025.1", UpgradeKind.INSTALL, id="install"),
-        pytest.param("2025.1", "2025.1", UpgradeKind.UNCHANGED, id="unchanged"),
-        pytest.param("2024.2", "2025.1", UpgradeKind.UPGRADE, id="next"),
-        pytest.param("2025.1", "2025.2", UpgradeKind.UPGRADE, id="next-2"),
-        pytest.param("2025.1", "2024.2", UpgradeKind.DOWNGRADE, id="downgrade"),
-        pytest.param("2024.2", "2025.2", UpgradeKind.SKIP_LEVEL, id="skip-level"),
-        pytest.param("2025.1", "2026.1", UpgradeKind.UNKNOWN, id="unknown-target"),
-        pytest.param("2023.1", "2024.2", UpgradeKind.UNKNOWN, id="unknown-current"),
+        pytest.param(None, "2025.2", UpgradeKind.INSTALL, id="install"),
+        pytest.param("2025.2", "2025.2", UpgradeKind.UNCHANGED, id="unchanged"),
+        pytest.param("2025.1", "2025.2", UpgradeKind.UPGRADE, id="next"),
+        pytest.param("2025.2", "2026.1", UpgradeKind.UPGRADE, id="next-2"),
+        pytest.param("2025.2", "2025.1", UpgradeKind.DOWNGRADE, id="downgrade"),
+        pytest.param("2025.1", "2026.1", UpgradeKind.SKIP_LEVEL, id="skip-level"),
+        pytest.param("2025.2", "2027.1", UpgradeKind.UNKNOWN, id="unknown-target"),
+        pytest.param("2024.2", "2025.1", UpgradeKind.UNKNOWN, id="unknown-current-dropped-release"),
     ],
 )
 def test_upgrade_path_is_next_release_only(current: str | None, target: str, kind: UpgradeKind) -> None:
@@ -148,5 +148,14 @@ def test_upgrade_path_is_next_release_only(current: str | None, target: str, kin
 
 
 def test_release_images_are_tagged_with_the_release() -> None:
-    assert images("2025.1", "keystone")["keystone_api"] == "quay.io/airshipit/keystone:2025.1-ubuntu_jammy"
-    assert images("2025.2", "nova")["nova_compute"] == "quay.io/airshipit/nova:2025.2-ubuntu_noble"
+    assert images("2025.1", "keystone")["keystone_api"] == "quay.io/airshipit/keystone:2025.1-ubuntu_noble"
+    assert images("2026.1", "nova")["nova_compute"] == "quay.io/airshipit/nova:2026.1-ubuntu_noble"
+    assert images("2025.2", "glance")["db_init"] == "quay.io/airshipit/openstack-client:2025.2-ubuntu_noble"
+
+
+def test_an_upgrade_changes_only_release_tagged_images() -> None:
+    for chart in IMAGE_TAGS:
+        old, new = images("2025.2", chart), images("2026.1", chart)
+        assert old.keys() == new.keys()
+        for key in old:
+            assert (old[key] == new[key]) != ("2025.2" in old[key]), (chart, key, old[key], new[key])

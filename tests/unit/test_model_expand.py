@@ -251,7 +251,7 @@ def test_images_come_from_the_release_table() -> None:
     assert at(v["keystone"], "images.tags.keystone_api") == "quay.io/airshipit/keystone:2025.2-ubuntu_noble"
     assert at(v["nova"], "images.tags.nova_compute") == "quay.io/airshipit/nova:2025.2-ubuntu_noble"
     assert (
-        at(spec_values("2024.2")["glance"], "images.tags.glance_api") == "quay.io/airshipit/glance:2024.2-ubuntu_jammy"
+        at(spec_values("2025.1")["glance"], "images.tags.glance_api") == "quay.io/airshipit/glance:2025.1-ubuntu_noble"
     )
 
 

@@ -66,7 +66,7 @@ def test_autoscaling_policy_is_read_with_defaults() -> None:
 def test_the_template_spec_loads_and_validates() -> None:
     s = load_spec(TEMPLATE.read_text(), "openstack.yaml")
     assert validate(s) == []
-    assert s.release == "2025.1"
+    assert s.release == "2025.2"
     assert s.enabled_services == frozenset(SERVICES)
 
 

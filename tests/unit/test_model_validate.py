@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from openstack_gitops.model import validate
-from openstack_gitops.model.releases import CHART_SERIES, RELEASES
+from openstack_gitops.model.releases import CHART_VERSION, RELEASES
 from openstack_gitops.model.validate import RULES
 
 from .model_support import SERVICES, spec, text
@@ -27,7 +27,7 @@ ALL_CHARTS_AT_PIN = dict(RELEASES["2025.1"].chart_versions)
             {"spec.release": "2023.1"},
             "spec.release",
             "unknown release '2023.1'",
-            "one of: 2024.2, 2025.1, 2025.2",
+            "one of: 2025.1, 2025.2, 2026.1",
             id="unknown-release",
         ),
         pytest.param(
@@ -153,7 +153,7 @@ def test_meaning_error(changes: dict[str, Any], field: str, message: str, expect
         pytest.param({"spec.autoscaling": {"keystone-api": policy(1, 1)}}, id="autoscale-min-equals-max"),
         pytest.param({"spec.autoscaling": {"nova-api-osapi": policy(1, 100)}}, id="autoscale-max-100"),
         pytest.param({"spec.overrides": {"nova": {"pod": {"replicas": {"osapi": 0}}}}}, id="override-zero-replicas"),
-        pytest.param({"spec.release": "2025.2"}, id="newest-release"),
+        pytest.param({"spec.release": "2026.1"}, id="newest-release"),
     ],
 )
 def test_sound_specs_pass_every_rule(changes: dict[str, Any]) -> None:
@@ -172,17 +172,17 @@ def test_a_service_missing_two_dependencies_names_each() -> None:
     ("current", "target", "fragment", "expected"),
     [
         pytest.param(
+            "2025.2",
             "2025.1",
-            "2024.2",
-            "downgrade from 2025.1 to 2024.2 is refused",
-            "2025.1 or the release after",
+            "downgrade from 2025.2 to 2025.1 is refused",
+            "2025.2 or the release after",
             id="downgrade",
         ),
         pytest.param(
-            "2024.2", "2025.2", "skip-level upgrade from 2024.2 to 2025.2 is refused", "2025.1 first", id="skip-level"
+            "2025.1", "2026.1", "skip-level upgrade from 2025.1 to 2026.1 is refused", "2025.2 first", id="skip-level"
         ),
         pytest.param(
-            "2023.2", "2024.2", "the running release 2023.2 is not supported", "one of:", id="running-unknown"
+            "2024.2", "2025.1", "the running release 2024.2 is not supported", "one of:", id="running-unknown"
         ),
     ],
 )
@@ -196,10 +196,10 @@ def test_release_changes_are_one_step_forward_only(current: str, target: str, fr
 @pytest.mark.parametrize(
     ("current", "target"),
     [
-        pytest.param(None, "2024.2", id="fresh-install"),
-        pytest.param("2025.1", "2025.1", id="unchanged"),
-        pytest.param("2024.2", "2025.1", id="next-release"),
-        pytest.param("2025.1", "2025.2", id="next-release-2"),
+        pytest.param(None, "2025.1", id="fresh-install"),
+        pytest.param("2025.2", "2025.2", id="unchanged"),
+        pytest.param("2025.1", "2025.2", id="next-release"),
+        pytest.param("2025.2", "2026.1", id="next-release-2"),
     ],
 )
 def test_allowed_release_changes(current: str | None, target: str) -> None:
@@ -211,22 +211,22 @@ def test_a_chart_missing_from_the_source_is_named_with_its_expected_version() ->
     (error,) = validate(spec(), available)
     assert error.field == "spec.charts.source"
     assert "chart 'nova' is missing from the chart source (directory charts)" in error.message
-    assert error.expected == f"nova {CHART_SERIES} (2025.1 pin)"
+    assert error.expected == f"nova {CHART_VERSION} (2025.1 pin)"
 
 
 def test_a_chart_at_the_wrong_version_is_named_with_the_pinned_version() -> None:
     (error,) = validate(spec(), {**ALL_CHARTS_AT_PIN, "neutron": "2024.1.0"})
     assert error.field == "spec.release"
     assert "chart 'neutron' is version 2024.1.0" in error.message
-    assert error.expected == f"neutron {CHART_SERIES} (2025.1 pin)"
+    assert error.expected == f"neutron {CHART_VERSION} (2025.1 pin)"
 
 
 def test_a_version_override_replaces_the_pin_and_is_blamed_when_wrong() -> None:
-    s = spec({"spec.charts": {"versions": {"nova": "2025.2.1"}}})
-    assert validate(s, {**ALL_CHARTS_AT_PIN, "nova": "2025.2.1"}) == []
+    s = spec({"spec.charts": {"versions": {"nova": "2026.1.1"}}})
+    assert validate(s, {**ALL_CHARTS_AT_PIN, "nova": "2026.1.1"}) == []
     (error,) = validate(s, ALL_CHARTS_AT_PIN)
     assert error.field == "spec.charts.versions.nova"
-    assert error.expected == "nova 2025.2.1 (override)"
+    assert error.expected == "nova 2026.1.1 (override)"
 
 
 def test_only_charts_of_enabled_services_are_required() -> None:
