@@ -132,21 +132,65 @@ API_ENDPOINTS: tuple[ApiEndpoint, ...] = (
 services happen to be enabled (toggling one service must not roll every other one)."""
 
 
+class DbRole(StrEnum):
+    """Which connection of its service a database is (nova has three, every other service one)."""
+
+    MAIN = "main"  # `[database] connection` of a one-database service
+    API = "api"  # nova `[api_database] connection`
+    CELL0 = "cell0"  # nova's cell0: written into the cell mapping, in no config file
+    CELL1 = "cell1"  # nova `[database] connection`: the cell the computes live in
+
+
+@dataclass(frozen=True)
+class Database:
+    """One database of a chart, as the chart addresses it under `endpoints.<endpoint>`."""
+
+    endpoint: str  # oslo_db, oslo_db_cell0, oslo_db_cell1
+    name: str  # the schema: `endpoints.<endpoint>.path` is `/<name>`
+    role: DbRole
+
+
+class Scope(StrEnum):
+    """What the expansion says about a Keystone account besides its name and password."""
+
+    ADMIN = "admin"  # the cloud admin: admin project, default domain
+    SERVICE = "service"  # a service account: service project and domain, admin and service roles
+    CHART = "chart"  # project, domain and role stay the chart's (test users, heat's stack domain admin)
+
+
+@dataclass(frozen=True)
+class Account:
+    """A Keystone account as one chart addresses it: `endpoints.identity.auth.<key>`.
+
+    The stored credential is named after the account, so every chart that addresses the same
+    account (nova's `neutron` key and neutron's own) carries the same password by construction.
+    """
+
+    key: str
+    username: str
+    scope: Scope = Scope.SERVICE
+
+    @property
+    def credential(self) -> str:
+        return f"identity.{self.username}"
+
+
 @dataclass(frozen=True)
 class ChartInfo:
-    """What one chart needs from the shared world: databases, vhost, service users, node roles."""
+    """What one chart needs from the shared world: databases, vhost, accounts, secrets, node roles."""
 
     name: str
     service: str
-    databases: Mapping[str, str]  # endpoints key (oslo_db, oslo_db_api, ...) -> database name
-    db_user: str | None = None
+    databases: tuple[Database, ...] = ()
+    db_user: str | None = None  # the one MariaDB account of all its databases
     vhost: str | None = None  # RabbitMQ vhost and user
-    keystone_users: tuple[str, ...] = ()  # service users it authenticates as (own user first)
+    accounts: tuple[Account, ...] = ()  # every key of the chart's `endpoints.identity.auth`
+    memcache_secret: bool = False  # reads `endpoints.oslo_cache.auth.memcache_secret_key`
     conf_section: str | None = None  # `conf.<section>`: the INI file the service reads
     region_keys: tuple[tuple[str, ...], ...] = ()  # conf paths that carry the region name
     labels: Mapping[str, NodeRole] = field(default_factory=lambda: _EMPTY)  # label component (dotted) -> role
     daemonsets: tuple[str, ...] = ()  # components under pod.lifecycle.upgrades.daemonsets
-    credential_paths: Mapping[str, str] = field(default_factory=lambda: _EMPTY)  # other credential -> values path
+    secrets: Mapping[str, str] = field(default_factory=lambda: _EMPTY)  # other values path -> credential
     account_names: Mapping[str, str] = field(default_factory=lambda: _EMPTY)  # values path -> fixed user name
 
     @property
@@ -160,6 +204,8 @@ DB_ADMIN_USER = "root"
 MQ_ADMIN_USER = "rabbitmq"
 KEYSTONE_ADMIN_USER = "admin"
 AUTHTOKEN_REGION = ("keystone_authtoken", "region_name")
+ADMIN = Account("admin", KEYSTONE_ADMIN_USER, Scope.ADMIN)
+METADATA_SECRET = "neutron.metadata_proxy_shared_secret"  # nova-metadata and neutron's metadata agents
 
 
 def _paths(mapping: Mapping[str, str]) -> Mapping[str, str]:
@@ -170,34 +216,49 @@ def _labels(**roles: NodeRole) -> Mapping[str, NodeRole]:
     return MappingProxyType({k.replace("__", "."): v for k, v in roles.items()})
 
 
+def _test(chart: str) -> Account:
+    """The account OSH's Helm test (rally) uses; the chart renders its Secret even though we never run it."""
+    return Account("test", f"{chart}-test", Scope.CHART)
+
+
 def _chart(
     name: str,
     service: str,
     *,
-    dbs: Iterable[tuple[str, str]] = (),
+    dbs: tuple[Database, ...] = (),
     messaging: bool = True,
-    users: tuple[str, ...] = (),
+    accounts: tuple[Account, ...] | None = None,
+    memcache_secret: bool = True,
     region_keys: tuple[tuple[str, ...], ...] = (AUTHTOKEN_REGION,),
     labels: Mapping[str, NodeRole],
     daemonsets: tuple[str, ...] = (),
-    extra: Mapping[str, str] = _EMPTY,
+    secrets: Mapping[str, str] = _EMPTY,
 ) -> ChartInfo:
-    """An OpenStack service chart: DB user, vhost and service user are all named after the chart."""
-    databases = dict(dbs) or {"oslo_db": name}
+    """An OpenStack service chart: DB user, vhost and service account are all named after the chart."""
     return ChartInfo(
         name=name,
         service=service,
-        databases=MappingProxyType(databases),
+        databases=dbs or (Database("oslo_db", name, DbRole.MAIN),),
         db_user=name,
         vhost=name if messaging else None,
-        keystone_users=users or (name,),
+        accounts=accounts if accounts is not None else (ADMIN, Account(name, name), _test(name)),
+        memcache_secret=memcache_secret,
         conf_section=name,
         region_keys=region_keys,
         labels=labels,
         daemonsets=daemonsets,
-        credential_paths=extra,
+        secrets=secrets,
     )
 
+
+NOVA_DATABASES: tuple[Database, ...] = (
+    Database("oslo_db", "nova_api", DbRole.API),  # configmap-etc: [api_database]; db-init's first container
+    Database("oslo_db_cell0", "nova_cell0", DbRole.CELL0),  # secret nova-db-cell0-user: db-init, db-sync's map_cell0
+    Database("oslo_db_cell1", "nova", DbRole.CELL1),  # configmap-etc: [database]; db-init's third container
+)
+"""The real nova chart's three connections, all as the one `nova` MariaDB account. The schema names
+are the ones every nova cloud had before (`nova` holds cell1), not the chart's defaults, in which
+`oslo_db` (the API database) is `/nova`."""
 
 CHARTS: Mapping[str, ChartInfo] = MappingProxyType(
     {
@@ -206,33 +267,63 @@ CHARTS: Mapping[str, ChartInfo] = MappingProxyType(
             ChartInfo(
                 "mariadb",
                 "mariadb",
-                MappingProxyType({}),
                 labels=_labels(server=_CP, prometheus_mysql_exporter=_CP, job=_CP),
-                credential_paths=_paths({"oslo_db.admin": "endpoints.oslo_db.auth.admin.password"}),
+                # Not the Galera SST user (`auth.sst`, sst@127.0.0.1): the chart writes its password into
+                # the mariadb-etc ConfigMap (wsrep_sst_auth), where the render policy refuses a
+                # stored credential; it stays the chart's until the policy allows that one key.
+                secrets=_paths(
+                    {
+                        "endpoints.oslo_db.auth.admin.password": "oslo_db.admin",
+                        "endpoints.oslo_db.auth.audit.password": "oslo_db.audit",
+                        "endpoints.oslo_db.auth.exporter.password": "oslo_db.exporter",  # Prometheus exporter
+                    }
+                ),
                 account_names=_paths({"endpoints.oslo_db.auth.admin.username": DB_ADMIN_USER}),
             ),
             ChartInfo(
                 "rabbitmq",
                 "rabbitmq",
-                MappingProxyType({}),
                 labels=_labels(server=_CP, prometheus_rabbitmq_exporter=_CP, jobs=_CP),
-                credential_paths=_paths(
+                secrets=_paths(
                     {
-                        "oslo_messaging.admin": "endpoints.oslo_messaging.auth.user.password",
-                        "oslo_messaging.erlang_cookie": "endpoints.oslo_messaging.auth.erlang_cookie",
+                        "endpoints.oslo_messaging.auth.user.password": "oslo_messaging.admin",
+                        "endpoints.oslo_messaging.auth.guest.password": "oslo_messaging.guest",
+                        "endpoints.oslo_messaging.auth.erlang_cookie": "oslo_messaging.erlang_cookie",
                     }
                 ),
                 account_names=_paths({"endpoints.oslo_messaging.auth.user.username": MQ_ADMIN_USER}),
             ),
-            ChartInfo("memcached", "memcached", MappingProxyType({}), labels=_labels(server=_CP)),
-            _chart("keystone", "identity", users=("admin",), region_keys=(), labels=_labels(api=_CP, job=_CP)),
+            ChartInfo("memcached", "memcached", labels=_labels(server=_CP)),
+            _chart(
+                "keystone",
+                "identity",
+                accounts=(ADMIN, _test("keystone")),
+                memcache_secret=False,
+                region_keys=(),
+                labels=_labels(api=_CP, job=_CP),
+            ),
             _chart("glance", "image", labels=_labels(api=_CP, job=_CP)),
-            _chart("placement", "placement", messaging=False, labels=_labels(api=_CP, job=_CP)),
+            _chart(
+                "placement",
+                "placement",
+                messaging=False,
+                accounts=(ADMIN, Account("placement", "placement")),
+                labels=_labels(api=_CP, job=_CP),
+            ),
             _chart(
                 "nova",
                 "compute",
-                dbs=(("oslo_db", "nova"), ("oslo_db_api", "nova_api"), ("oslo_db_cell0", "nova_cell0")),
-                users=("nova", "neutron", "placement", "cinder"),
+                dbs=NOVA_DATABASES,
+                accounts=(
+                    ADMIN,
+                    Account("nova", "nova"),
+                    Account("service", "nova_service_user"),  # [service_user]: service tokens to other APIs
+                    Account("neutron", "neutron"),
+                    Account("placement", "placement"),
+                    Account("cinder", "cinder"),
+                    Account("ironic", "ironic"),  # unused without ironic; its Secret is rendered anyway
+                    _test("nova"),
+                ),
                 region_keys=(
                     AUTHTOKEN_REGION,
                     ("placement", "region_name"),
@@ -249,18 +340,26 @@ CHARTS: Mapping[str, ChartInfo] = MappingProxyType(
                     scheduler=_CP,
                 ),
                 daemonsets=("compute",),
+                secrets=_paths({"conf.nova.neutron.metadata_proxy_shared_secret": METADATA_SECRET}),
             ),
             ChartInfo(
                 "libvirt",
                 "compute",
-                MappingProxyType({}),
                 labels=_labels(agent__libvirt=NodeRole.COMPUTE),
                 daemonsets=("libvirt",),
             ),
             _chart(
                 "neutron",
                 "networking",
-                users=("neutron", "nova", "placement"),
+                accounts=(
+                    ADMIN,
+                    Account("neutron", "neutron"),
+                    Account("nova", "nova"),
+                    Account("placement", "placement"),
+                    Account("designate", "designate"),  # unused without designate; its Secret is rendered anyway
+                    Account("ironic", "ironic"),  # unused without ironic; its Secret is rendered anyway
+                    _test("neutron"),
+                ),
                 region_keys=(AUTHTOKEN_REGION, ("nova", "region_name"), ("placement", "region_name")),
                 labels=_labels(
                     agent__dhcp=NodeRole.NETWORK,
@@ -272,18 +371,23 @@ CHARTS: Mapping[str, ChartInfo] = MappingProxyType(
                     rpc_server=_CP,
                 ),
                 daemonsets=("dhcp_agent", "l3_agent", "metadata_agent", "ovs_agent", "ovn_metadata_agent"),
+                secrets=_paths(
+                    {
+                        "conf.metadata_agent.DEFAULT.metadata_proxy_shared_secret": METADATA_SECRET,
+                        "conf.ovn_metadata_agent.DEFAULT.metadata_proxy_shared_secret": METADATA_SECRET,
+                        "conf.ovn_agent.DEFAULT.metadata_proxy_shared_secret": METADATA_SECRET,
+                    }
+                ),
             ),
             ChartInfo(
                 "openvswitch",
                 "networking",
-                MappingProxyType({}),
                 labels=_labels(ovs=NodeRole.NETWORK),
                 daemonsets=("ovs",),
             ),
             ChartInfo(
                 "ovn",
                 "networking",
-                MappingProxyType({}),
                 labels=_labels(
                     ovn_controller=NodeRole.NETWORK,
                     ovn_ovsdb_nb=_CP,
@@ -292,21 +396,43 @@ CHARTS: Mapping[str, ChartInfo] = MappingProxyType(
                 ),
                 daemonsets=("ovn_controller",),
             ),
-            _chart("cinder", "block-storage", labels=_labels(api=_CP, backup=_CP, job=_CP, scheduler=_CP, volume=_CP)),
+            _chart(
+                "cinder",
+                "block-storage",
+                accounts=(
+                    ADMIN,
+                    Account("cinder", "cinder"),
+                    Account("service", "cinder_service_user"),  # [service_user]: service tokens to other APIs
+                    Account("nova", "nova"),
+                    Account("glance", "glance"),
+                    Account("swift", "swift"),  # unused without the swift backup driver; its Secret is rendered
+                    _test("cinder"),
+                ),
+                labels=_labels(api=_CP, backup=_CP, job=_CP, scheduler=_CP, volume=_CP),
+            ),
             _chart(
                 "heat",
                 "orchestration",
-                users=("heat", "heat_trustee", "heat_stack_user"),
+                accounts=(
+                    ADMIN,
+                    Account("heat", "heat"),
+                    Account("heat_trustee", "heat_trustee"),  # [trustee]: acts for users in deferred operations
+                    # [DEFAULT] stack_domain_admin: a user of the chart's `heat` domain, created by the
+                    # domain job with the chart's role (`admin`, one role: that job does not split a list)
+                    Account("heat_stack_user", "heat_stack_user", Scope.CHART),
+                    _test("heat"),
+                ),
                 labels=_labels(api=_CP, cfn=_CP, engine=_CP, job=_CP),
             ),
             _chart(
                 "horizon",
                 "dashboard",
                 messaging=False,
-                users=("admin",),
+                accounts=(ADMIN,),
+                memcache_secret=False,
                 region_keys=(),
                 labels=_labels(dashboard=_CP, job=_CP),
-                extra=_paths({"horizon.secret_key": "conf.horizon.local_settings.config.horizon_secret_key"}),
+                secrets=_paths({"conf.horizon.local_settings.config.horizon_secret_key": "horizon.secret_key"}),
             ),
         )
     }
@@ -362,18 +488,32 @@ def upgrade_order(services: Iterable[str]) -> tuple[str, ...]:
     return tuple(s for s in UPGRADE_ORDER if s in wanted)
 
 
+def credential_paths(chart: str) -> tuple[tuple[str, str], ...]:
+    """(values path, stored credential name) of every credential the chart's values carry. Pure.
+
+    One table for the expansion (which writes each stored value at its path), for
+    `chart_credentials` and for the render policy: databases and vhost with their admin,
+    the memcache key, every Keystone account, then the chart's own secrets.
+    """
+    info = CHARTS[chart]
+    rows: list[tuple[str, str]] = []
+    if info.db_user:
+        for db in info.databases:
+            rows.append((f"endpoints.{db.endpoint}.auth.admin.password", "oslo_db.admin"))
+            rows.append((f"endpoints.{db.endpoint}.auth.{info.db_user}.password", f"oslo_db.{info.db_user}"))
+    if info.vhost:
+        rows.append(("endpoints.oslo_messaging.auth.admin.password", "oslo_messaging.admin"))
+        rows.append((f"endpoints.oslo_messaging.auth.{info.vhost}.password", f"oslo_messaging.{info.vhost}"))
+    if info.memcache_secret:
+        rows.append(("endpoints.oslo_cache.auth.memcache_secret_key", "oslo_cache.memcache_secret_key"))
+    rows += [(f"endpoints.identity.auth.{account.key}.password", account.credential) for account in info.accounts]
+    rows += sorted(info.secrets.items())
+    return tuple(rows)
+
+
 def chart_credentials(chart: str) -> tuple[str, ...]:
     """Stable names of every credential the chart's values carry, sorted."""
-    info = CHARTS[chart]
-    names = set(info.credential_paths)
-    if info.db_user:
-        names |= {"oslo_db.admin", f"oslo_db.{info.db_user}"}
-    if info.vhost:
-        names |= {"oslo_messaging.admin", f"oslo_messaging.{info.vhost}"}
-    if info.openstack:
-        names |= {"identity.admin", "oslo_cache.memcache_secret_key"}
-        names |= {f"identity.{user}" for user in info.keystone_users}
-    return tuple(sorted(names))
+    return tuple(sorted({name for _, name in credential_paths(chart)}))
 
 
 _OVS_AGENTS = ("daemonset_dhcp_agent", "daemonset_l3_agent", "daemonset_metadata_agent", "daemonset_ovs_agent")

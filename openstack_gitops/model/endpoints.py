@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .catalog import API_ENDPOINTS, CHARTS, DB_ADMIN_USER, KEYSTONE_ADMIN_USER, MQ_ADMIN_USER, ChartInfo
+from .catalog import API_ENDPOINTS, CHARTS, DB_ADMIN_USER, MQ_ADMIN_USER, Account, Scope, credential_paths
 
 CLUSTER_DOMAIN_SUFFIX = "cluster.local"
 DB_HOST, DB_SCHEME, DB_PORT = "mariadb", "mysql+pymysql", 3306
@@ -30,10 +30,10 @@ def static_endpoints(chart: str) -> dict[str, Any]:
     if not info.openstack:
         return {}
     endpoints: dict[str, Any] = {"cluster_domain_suffix": CLUSTER_DOMAIN_SUFFIX}
-    for key, database in info.databases.items():
-        endpoints[key] = {
+    for db in info.databases:
+        endpoints[db.endpoint] = {
             "hosts": {"default": DB_HOST},
-            "path": f"/{database}",
+            "path": f"/{db.name}",
             "scheme": DB_SCHEME,
             "port": {"mysql": {"default": DB_PORT}},
         }
@@ -79,51 +79,43 @@ def public_hosts(chart: str, public_domain: str) -> dict[str, Any]:
     }
 
 
-def auth(chart: str, region: str, credentials: Mapping[str, str]) -> dict[str, Any]:
-    """Accounts and passwords under `endpoints.*.auth` for an OpenStack chart."""
+def accounts(chart: str, region: str) -> dict[str, Any]:
+    """Who each account under `endpoints.*.auth` of an OpenStack chart is: names, project, roles, region.
+
+    The passwords are not here: `passwords` writes every stored credential at its values path.
+    """
     info = CHARTS[chart]
     if not info.openstack:
         return {}
     endpoints: dict[str, Any] = {}
     if info.db_user:
-        db_auth = {
-            "admin": {"username": DB_ADMIN_USER, "password": credentials["oslo_db.admin"]},
-            info.db_user: {"username": info.db_user, "password": credentials[f"oslo_db.{info.db_user}"]},
-        }
-        endpoints.update({key: {"auth": db_auth} for key in info.databases})
+        db_auth = {"admin": {"username": DB_ADMIN_USER}, info.db_user: {"username": info.db_user}}
+        endpoints.update({db.endpoint: {"auth": db_auth} for db in info.databases})
     if info.vhost:
         endpoints["oslo_messaging"] = {
-            "auth": {
-                "admin": {"username": MQ_ADMIN_USER, "password": credentials["oslo_messaging.admin"]},
-                info.vhost: {"username": info.vhost, "password": credentials[f"oslo_messaging.{info.vhost}"]},
-            }
+            "auth": {"admin": {"username": MQ_ADMIN_USER}, info.vhost: {"username": info.vhost}}
         }
-    endpoints["oslo_cache"] = {"auth": {"memcache_secret_key": credentials["oslo_cache.memcache_secret_key"]}}
-    endpoints["identity"] = {"auth": _identity_auth(info, region, credentials)}
+    endpoints["identity"] = {"auth": {account.key: _account(account, region) for account in info.accounts}}
     return endpoints
 
 
-def _identity_auth(info: ChartInfo, region: str, credentials: Mapping[str, str]) -> dict[str, Any]:
-    users: dict[str, Any] = {
-        "admin": {
-            "region_name": region,
-            "username": KEYSTONE_ADMIN_USER,
-            "password": credentials["identity.admin"],
-            "project_name": ADMIN_PROJECT,
-            "user_domain_name": ADMIN_DOMAIN,
-            "project_domain_name": ADMIN_DOMAIN,
-        }
-    }
-    for user in info.keystone_users:
-        if user == KEYSTONE_ADMIN_USER:
-            continue
-        users[user] = {
-            "role": SERVICE_ROLES,
-            "region_name": region,
-            "username": user,
-            "password": credentials[f"identity.{user}"],
-            "project_name": SERVICE_PROJECT,
-            "user_domain_name": SERVICE_DOMAIN,
-            "project_domain_name": SERVICE_DOMAIN,
-        }
-    return users
+def passwords(chart: str, credentials: Mapping[str, str]) -> list[tuple[str, str]]:
+    """(values path, stored value) of every credential the chart carries (catalog.credential_paths)."""
+    return [(path, credentials[name]) for path, name in credential_paths(chart)]
+
+
+_SCOPES: Mapping[Scope, Mapping[str, str]] = {
+    Scope.ADMIN: {"project_name": ADMIN_PROJECT, "user_domain_name": ADMIN_DOMAIN, "project_domain_name": ADMIN_DOMAIN},
+    Scope.SERVICE: {
+        "role": SERVICE_ROLES,
+        "project_name": SERVICE_PROJECT,
+        "user_domain_name": SERVICE_DOMAIN,
+        "project_domain_name": SERVICE_DOMAIN,
+    },
+    Scope.CHART: {},
+}
+"""What each scope of account says beyond name and region (CHART keeps the chart's own)."""
+
+
+def _account(account: Account, region: str) -> dict[str, Any]:
+    return {"region_name": region, "username": account.username, **_SCOPES[account.scope]}

@@ -77,7 +77,7 @@ def spec_facts(spec: Spec, chart: str, credentials: Mapping[str, str]) -> Values
         leaves.append((f"labels.{component}.node_selector_value", selector.value))
     if info.conf_section:
         leaves += [(("conf", info.conf_section, *path), spec.region) for path in info.region_keys]
-    leaves += [(path, credentials[name]) for name, path in sorted(info.credential_paths.items())]
+    leaves += endpoints.passwords(chart, credentials)
     leaves += sorted(info.account_names.items())
     leaves += [
         (("pod", "replicas", api.replicas_component), policy.min_replicas)
@@ -89,7 +89,7 @@ def spec_facts(spec: Spec, chart: str, credentials: Mapping[str, str]) -> Values
             [
                 tree_of(leaves),
                 {"endpoints": endpoints.public_hosts(chart, spec.public_domain)},
-                {"endpoints": endpoints.auth(chart, spec.region, credentials)},
+                {"endpoints": endpoints.accounts(chart, spec.region)},
                 BACKEND_VALUES[spec.network_backend].get(chart, {}),
             ]
         )
