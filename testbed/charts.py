@@ -51,7 +51,7 @@ def upstream_charts(clone: bool = True) -> Path:
     if clone:
         try:
             return _clone(cached)
-        except (OSError, subprocess.CalledProcessError) as exc:
+        except (OSError, subprocess.SubprocessError) as exc:
             detail = getattr(exc, "stderr", "") or str(exc)
             why = f"cloning {UPSTREAM_GIT} failed: {str(detail).strip()[-300:]}"
             raise TestbedError("charts", _missing(why)) from exc
@@ -69,8 +69,10 @@ def _clone(target: Path) -> Path:
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
-    run = lambda *args: subprocess.run(["git", *args], cwd=partial, check=True, capture_output=True,  # noqa: E731
-                                       text=True, timeout=600)
+
+    def run(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=partial, check=True, capture_output=True, text=True, timeout=600)
+
     run("init", "-q")
     run("fetch", "-q", "--depth", "1", UPSTREAM_GIT, UPSTREAM_COMMIT)
     run("checkout", "-q", "FETCH_HEAD")

@@ -1,6 +1,7 @@
-"""Session-scoped pytest fixtures for the test bed's services: ``prometheus``, ``haproxy``, ``git_server``.
+"""Session-scoped pytest fixtures for the test bed's services: ``prometheus``, ``haproxy``, ``git_server``,
+``helm_repo``.
 
-Import them into a conftest (``from testbed.fixtures import git_server, haproxy, prometheus``). Each one
+Import them into a conftest (``from testbed.fixtures import git_server, haproxy, helm_repo, prometheus``). Each one
 runs in a directory of its own from ``tmp_path_factory`` and stops its processes on teardown, also
 when tests failed. The services are independent: a test that wants Prometheus to scrape HAProxy calls
 ``prometheus.add_target("haproxy", haproxy.metrics_address)``.
@@ -14,12 +15,13 @@ import pytest
 
 from testbed.gitserver import GitServer
 from testbed.haproxy import HAProxy
+from testbed.helmrepo import HelmRepo
 from testbed.prometheus import Prometheus
 
 #: The HAProxy fixture's backends (name -> servers), named like the OpenStack APIs behind it.
 HAPROXY_BACKENDS: dict[str, int] = {"keystone-api": 2, "nova-api-osapi": 2}
 
-__all__ = ["HAPROXY_BACKENDS", "git_server", "haproxy", "prometheus"]
+__all__ = ["HAPROXY_BACKENDS", "git_server", "haproxy", "helm_repo", "prometheus"]
 
 
 @pytest.fixture(scope="session")
@@ -51,5 +53,17 @@ def git_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitServer]:
     try:
         server.start()
         yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def helm_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a Helm repository of the upstream OpenStack-Helm charts on loopback, as operators get
+    them (``source: {type: helm, url: ...}``); packaged once per machine (testbed/helmrepo.py)."""
+    server = HelmRepo(tmp_path_factory.mktemp("helm-repo"))
+    try:
+        server.start()
+        yield server.url
     finally:
         server.stop()

@@ -12,10 +12,10 @@ import pytest
 from kubernetes import client
 
 from testbed import bed
-from testbed.fixtures import git_server, haproxy, prometheus
+from testbed.fixtures import git_server, haproxy, helm_repo, prometheus
 
 REPO = Path(__file__).resolve().parent.parent
-__all__ = ["git_server", "haproxy", "prometheus"]  # session fixtures of the real services
+__all__ = ["git_server", "haproxy", "helm_repo", "prometheus"]  # session fixtures of the real services
 
 
 @pytest.fixture(scope="session")

@@ -77,6 +77,22 @@ def _file_dependencies(chart_dir: Path) -> list[Path]:
     return deps
 
 
+def check_directory_chart(chart: ChartRef) -> None:
+    """A directory chart and each of its file:// dependencies exist (as upstream's Git lays them out:
+    ``helm-toolkit`` beside the chart); anything else is one HelmError naming the chart."""
+    source = Path(chart.location)
+    if not (source / "Chart.yaml").is_file():
+        raise HelmError(chart.name, f"{source}/Chart.yaml not found: the chart is missing from the chart source")
+    try:
+        deps = _file_dependencies(source)
+    except (OSError, yaml.YAMLError, AttributeError) as exc:
+        raise HelmError(chart.name, f"{source}/Chart.yaml is unreadable: {exc}") from exc
+    for dep in deps:
+        if not (dep / "Chart.yaml").is_file():
+            raise HelmError(chart.name, f"its file:// dependency {dep.name} is missing ({dep}/Chart.yaml not found; "
+                            "the chart source must hold it beside the chart, as upstream's Git does)")
+
+
 class Helm:
     """Renders charts with a real Helm binary; thread-safe; keeps the last renders in memory.
 
@@ -128,6 +144,7 @@ class Helm:
             raise HelmError(chart.name, "this Helm was closed")
         values_json = canonical_json(values)
         if chart.source == "directory":
+            check_directory_chart(chart)
             digest = directory_digest(Path(chart.location))
         else:
             digest = f"{chart.source}:{chart.location}:{chart.name}:{chart.version}"
@@ -168,8 +185,6 @@ class Helm:
         """Copy a directory chart, with its file:// dependencies vendored, into a directory of this render's
         own (so parallel renders never share one); the caller removes its parent after Helm ran."""
         source = Path(chart.location)
-        if not (source / "Chart.yaml").exists():
-            raise HelmError(chart.name, f"{source}/Chart.yaml not found")
         staging = self.workdir / "staged"
         staging.mkdir(parents=True, exist_ok=True)
         target = Path(tempfile.mkdtemp(dir=staging)) / source.name
@@ -179,8 +194,10 @@ class Helm:
             charts_dir.mkdir(exist_ok=True)
             for dep in _file_dependencies(source):
                 shutil.copytree(dep, charts_dir / dep.name)
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(target.parent, ignore_errors=True)
+            if isinstance(exc, OSError):
+                raise HelmError(chart.name, f"cannot copy the chart from {source}: {exc}") from exc
             raise
         return target
 

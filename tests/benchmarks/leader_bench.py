@@ -27,6 +27,7 @@ from kubernetes import client
 
 from openstack_gitops.kube.lease import Timings
 from testbed import bed
+from testbed.helmrepo import HelmRepo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tests.integration.leader_support import Replica, replicas, start_replica, wait_until, writes_by
@@ -63,7 +64,9 @@ def cloud_ready(tb: bed.TestBed, repo: ConfigRepo) -> bool:
 
 
 def run(tb: bed.TestBed, root: Path, rounds: int) -> dict[str, Any]:
-    repo = ConfigRepo(root / "repo")
+    charts = HelmRepo(tb.directory)  # recorded in the test bed's state: bed.down stops it too
+    charts.start()
+    repo = ConfigRepo(root / "repo", charts.url)
     namespace = f"lease-{uuid.uuid4().hex[:6]}"
     with tb.api_client() as api:
         client.CoreV1Api(api).create_namespace({"metadata": {"name": namespace}})

@@ -36,6 +36,7 @@ from reconciler.engine import pipeline
 from reconciler.engine.reconcile import WORKLOAD_KINDS
 from reconciler.plan.diff import Action
 from testbed import bed, build
+from testbed.helmrepo import HelmRepo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 from reconcile_support import WRITE_VERBS, ConfigRepo, make_reconciler
@@ -103,7 +104,9 @@ def main() -> int:
 
 
 def run(tb: bed.TestBed, root: Path, repeats: int, computes: int) -> int:
-    repo = ConfigRepo(root / "repo", name="cloud", namespace="openstack")
+    charts = HelmRepo(tb.directory)  # recorded in the test bed's state: bed.down stops it too
+    charts.start()
+    repo = ConfigRepo(root / "repo", charts.url, name="cloud", namespace="openstack")
     reconciler = make_reconciler(tb, str(repo.bare), root / "work")
 
     # The rendered manifests, exactly as the reconciler would apply them (render only, no apply).

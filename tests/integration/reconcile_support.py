@@ -28,6 +28,7 @@ from testbed import bed, build
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "config-repo-template"
+CHARTS_DIR = "charts"  # where ConfigRepo copies a directory of charts (spec.charts.source.path)
 GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.invalid",
            "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.invalid"}
 AUDIT_LAG = 0.5  # the audit log's ResponseComplete line lands just after the response
@@ -39,21 +40,38 @@ def git(cwd: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=cwd, env=GIT_ENV, check=True, capture_output=True, text=True).stdout
 
 
-class ConfigRepo:
-    """A bare repo (what the reconciler follows) and a work clone (what the operator edits)."""
+def chart_source(charts: str | Path) -> dict[str, str]:
+    """The spec's ``charts.source`` for a Helm repository URL (``helm_repo``) or a chart directory."""
+    if isinstance(charts, Path):
+        return {"type": "directory", "path": CHARTS_DIR}
+    return {"type": "helm", "url": charts}
 
-    def __init__(self, root: Path, name: str | None = None, namespace: str | None = None) -> None:
+
+class ConfigRepo:
+    """A bare repo (what the reconciler follows) and a work clone (what the operator edits).
+
+    ``charts`` is where the charts come from: the URL of a Helm repository (the ``helm_repo`` fixture,
+    as operators get the charts), or a directory of charts (e.g. ``upstream_charts()``), copied into the
+    repo's ``charts/`` so a test can edit a chart in Git.
+    """
+
+    def __init__(self, root: Path, charts: str | Path, name: str | None = None,
+                 namespace: str | None = None) -> None:
         suffix = uuid.uuid4().hex[:6]
         self.name = name or f"cloud-{suffix}"
         self.namespace = namespace or f"os-{suffix}"
         root.mkdir(parents=True, exist_ok=True)
         self.bare = root / "config.git"
         self.work = root / "work"
+        self.chart_source = chart_source(charts)
         git(root, "init", "-q", "--bare", "-b", "main", str(self.bare))
         shutil.copytree(TEMPLATE, self.work)
+        if isinstance(charts, Path):
+            copy_charts(charts, self.work / CHARTS_DIR)
         git(self.work, "init", "-q", "-b", "main")
         git(self.work, "remote", "add", "origin", str(self.bare))
-        self.edit(lambda spec: None, "initial config")
+        self.edit(lambda doc: doc["spec"].setdefault("charts", {}).update(source=dict(self.chart_source)),
+                  "initial config")
 
     @property
     def spec_path(self) -> Path:
@@ -79,6 +97,14 @@ class ConfigRepo:
         git(self.work, "commit", "-q", "--allow-empty", "-m", message)
         git(self.work, "push", "-q", "--force", "origin", "HEAD:main")
         return git(self.work, "rev-parse", "HEAD").strip()
+
+
+def copy_charts(source: Path, target: Path) -> None:
+    """Every chart directory of ``source`` as upstream's Git has it (helm-toolkit an unbuilt file://
+    dependency), without anything else of the checkout (LICENSE, README)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for chart_yaml in sorted(source.glob("*/Chart.yaml")):
+        shutil.copytree(chart_yaml.parent, target / chart_yaml.parent.name)
 
 
 def make_reconciler(testbed: bed.TestBed, repo_url: str, workdir: Path, branch: str = "main",
@@ -131,9 +157,10 @@ def object_writes_during(testbed: bed.TestBed, action: Callable[[], Outcome]) ->
     return outcome, out
 
 
-def converged_cloud(testbed: bed.TestBed, root: Path) -> dict[str, Any]:
-    """A config repo from the template and a reconciler that has converged it on the test bed."""
-    repo = ConfigRepo(root)
+def converged_cloud(testbed: bed.TestBed, root: Path, charts: str | Path) -> dict[str, Any]:
+    """A config repo from the template (charts from ``charts``, see ConfigRepo) and a reconciler that has
+    converged it on the test bed."""
+    repo = ConfigRepo(root, charts)
     reconciler = make_reconciler(testbed, str(repo.bare), root)
     first = reconcile_until_converged(reconciler, attempts=90)
     assert first.ok, first.message

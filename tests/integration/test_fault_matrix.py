@@ -44,6 +44,7 @@ from reconciler.edges.git import GitSource
 from reconciler.engine.outcome import Outcome
 from reconciler.engine.reconcile import Reconciler
 from testbed import bed, build
+from testbed.charts import upstream_charts
 
 from .reconcile_support import (
     ConfigRepo,
@@ -272,7 +273,8 @@ FAULTS: dict[str, Fault] = {
 
 @pytest.fixture(scope="module")
 def cloud(testbed: bed.TestBed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
-    converged = converged_cloud(testbed, tmp_path_factory.mktemp("matrix"))
+    """A directory source (the charts in the config repo), so the render faults can edit a chart in Git."""
+    converged = converged_cloud(testbed, tmp_path_factory.mktemp("matrix"), upstream_charts())
     converged["testbed"] = testbed
     yield converged
 
@@ -445,9 +447,9 @@ def _cli(testbed: bed.TestBed) -> tuple[list[str], dict[str, str]]:
     return [sys.executable, "-m", "reconciler.cli"], env
 
 
-def test_sigkill_mid_apply_then_a_commit_orphans_nothing(testbed: bed.TestBed, tmp_path: Path) -> None:
+def test_sigkill_mid_apply_then_a_commit_orphans_nothing(testbed: bed.TestBed, tmp_path: Path, helm_repo: str) -> None:
     """Killed at about half of a first install, then orchestration is switched off: heat goes too."""
-    repo = ConfigRepo(tmp_path / "repo")
+    repo = ConfigRepo(tmp_path / "repo", helm_repo)
     cli, env = _cli(testbed)
     proc = subprocess.Popen([*cli, "reconcile", "--once", "--repo", str(repo.bare), "--workdir",
                              str(tmp_path / "w")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -476,8 +478,9 @@ def test_sigkill_mid_apply_then_a_commit_orphans_nothing(testbed: bed.TestBed, t
     assert left == [], f"heat objects orphaned by the kill: {left}"
 
 
-def test_first_reconcile_that_fails_is_reported_on_a_new_resource(testbed: bed.TestBed, tmp_path: Path) -> None:
-    repo = ConfigRepo(tmp_path)
+def test_first_reconcile_that_fails_is_reported_on_a_new_resource(testbed: bed.TestBed, tmp_path: Path,
+                                                                   helm_repo: str) -> None:
+    repo = ConfigRepo(tmp_path, helm_repo)
     repo.edit(lambda d: d["spec"]["services"]["mariadb"].update(enabled=False), "mariadb off (invalid)")
     reconciler = make_reconciler(testbed, str(repo.bare), tmp_path)
     outcome = reconciler.reconcile()

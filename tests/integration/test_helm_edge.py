@@ -11,12 +11,11 @@ import pytest
 
 from reconciler.edges.helm import ChartRef, Helm, HelmError
 from testbed import bed, build, process
+from testbed.charts import upstream_charts
 
 from .reconcile_support import FIRST_SUCCESS, ConfigRepo, metrics_once, stop
 
-REPO = Path(__file__).resolve().parents[2]
-TEMPLATE = REPO / "config-repo-template"
-KEYSTONE = ChartRef("keystone", "directory", str(TEMPLATE / "charts" / "keystone"))
+KEYSTONE = ChartRef("keystone", "directory", str(upstream_charts() / "keystone"))  # upstream's Git layout
 PREFIX = "openstack-gitops-helm-"
 
 
@@ -85,12 +84,13 @@ def test_workdir_given_by_the_caller_stays(tmp_path: Path) -> None:
     assert [p.name for p in (workdir / "staged").iterdir()] == []
 
 
-def test_render_command_leaves_no_helm_directory_behind(tmp_path: Path) -> None:
+def test_render_command_leaves_no_helm_directory_behind(tmp_path: Path, helm_repo: str) -> None:
     """`openstack-gitops render` never calls close(): the process exit must clean up."""
+    template = ConfigRepo(tmp_path / "repo", helm_repo).work  # the template, its charts from the loopback repo
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
     env = {**os.environ, "OPENSTACK_GITOPS_HELM": str(build.binary("helm")), "TMPDIR": str(tmpdir)}
-    done = subprocess.run([sys.executable, "-m", "reconciler.cli", "render", str(TEMPLATE), "--out",
+    done = subprocess.run([sys.executable, "-m", "reconciler.cli", "render", str(template), "--out",
                            str(tmp_path / "out")], env=env, capture_output=True, text=True, check=False, timeout=300)
     assert done.returncode == 0, done.stderr
     assert len(list((tmp_path / "out").glob("*.yaml"))) >= 10
@@ -98,10 +98,11 @@ def test_render_command_leaves_no_helm_directory_behind(tmp_path: Path) -> None:
 
 
 @pytest.mark.testbed
-def test_reconcile_loop_stopped_by_sigterm_leaves_no_helm_directory(testbed: bed.TestBed, tmp_path: Path) -> None:
+def test_reconcile_loop_stopped_by_sigterm_leaves_no_helm_directory(testbed: bed.TestBed, tmp_path: Path,
+                                                                    helm_repo: str) -> None:
     """The long-running loop holds its Helm and its checkout until the end; SIGTERM ends it as a normal
     exit, which removes both (the repo comes from the environment, so no token would show in ps)."""
-    repo = ConfigRepo(tmp_path / "repo")
+    repo = ConfigRepo(tmp_path / "repo", helm_repo)
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
     port = process.free_port()

@@ -303,8 +303,8 @@ def test_scale_owns_replicas_even_unchanged_so_an_apply_without_them_keeps_them(
 
 
 def test_scale_of_an_autoscaled_deployment_survives_the_reconcilers_next_apply(
-        testbed: bed.TestBed, tmp_path: Path) -> None:
-    cloud = converged_cloud(testbed, tmp_path)
+        testbed: bed.TestBed, tmp_path: Path, helm_repo: str) -> None:
+    cloud = converged_cloud(testbed, tmp_path, helm_repo)
     namespace, reconciler = cloud["repo"].namespace, cloud["reconciler"]
     with testbed.api_client() as api:
         autoscaler = Cluster(api, Process.AUTOSCALER)

@@ -34,9 +34,9 @@ T = Timings()  # 15 s / 10 s / 2 s
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> ConfigRepo:
+def repo(tmp_path_factory: pytest.TempPathFactory, helm_repo: str) -> ConfigRepo:
     """One cloud for the module; whichever replica leads first applies it."""
-    return ConfigRepo(tmp_path_factory.mktemp("leader-repo"))
+    return ConfigRepo(tmp_path_factory.mktemp("leader-repo"), helm_repo)
 
 
 def _pair(testbed: bed.TestBed, repo: ConfigRepo, root: Path, namespace: str,
@@ -159,9 +159,10 @@ def test_apiserver_restart_never_makes_both_lead(testbed: bed.TestBed, repo: Con
             assert a.proc.wait(30) == 1, a.logs()[-2000:]
 
 
-def test_a_reconcile_that_loses_the_lease_writes_nothing_more(testbed: bed.TestBed, tmp_path: Path) -> None:
+def test_a_reconcile_that_loses_the_lease_writes_nothing_more(testbed: bed.TestBed, tmp_path: Path,
+                                                              helm_repo: str) -> None:
     """The fence: a cold apply whose Lease is lost after a few waves stops there, and records nothing."""
-    fresh = ConfigRepo(tmp_path / "repo")
+    fresh = ConfigRepo(tmp_path / "repo", helm_repo)
     reconciler = make_reconciler(testbed, str(fresh.bare), tmp_path)
     agent = reconciler.cluster.api.user_agent
     checks = 0

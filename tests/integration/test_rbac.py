@@ -216,10 +216,10 @@ def sa_requests(testbed: bed.TestBed) -> list[dict[str, Any]]:
 
 
 def test_a_whole_cloud_reconciles_with_only_this_rbac(testbed: bed.TestBed, admin: Cluster, sa_api: client.ApiClient,
-                                                      tmp_path: Path) -> None:
+                                                      tmp_path: Path, helm_repo: str) -> None:
     """The template cloud converges with every request made as the ServiceAccount, none refused, and
     a reconcile with nothing to do writes nothing."""
-    repo = ConfigRepo(tmp_path)
+    repo = ConfigRepo(tmp_path, helm_repo)
     admin.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": repo.namespace}})
     admin.apply(cloud_binding(repo.namespace))  # the operator's one step per cloud namespace
     before = len(sa_requests(testbed))

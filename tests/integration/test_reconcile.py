@@ -34,13 +34,13 @@ pytestmark = pytest.mark.testbed
 
 
 @pytest.fixture(scope="module")
-def cloud(testbed: bed.TestBed, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def cloud(testbed: bed.TestBed, tmp_path_factory: pytest.TempPathFactory, helm_repo: str) -> dict[str, Any]:
     """One converged template cloud shared by the tests of this module.
 
     Each test sets up the state it checks itself (``pytest -k NAME`` runs it alone), so it must not
     rely on what an earlier test of the module did to this cloud.
     """
-    return converged_cloud(testbed, tmp_path_factory.mktemp("cloud"))
+    return converged_cloud(testbed, tmp_path_factory.mktemp("cloud"), helm_repo)
 
 
 DRIFT = "openstack_gitops_drift_corrections_total"
@@ -203,8 +203,9 @@ def test_metrics_report_the_reconciles(testbed: bed.TestBed, cloud: dict[str, An
     assert f"{DRIFT} {drift_before + 1}\n" in text
 
 
-def test_apiserver_restart_mid_apply_is_finished_by_the_next_reconcile(testbed: bed.TestBed, tmp_path: Path) -> None:
-    repo = ConfigRepo(tmp_path)
+def test_apiserver_restart_mid_apply_is_finished_by_the_next_reconcile(testbed: bed.TestBed, tmp_path: Path,
+                                                                        helm_repo: str) -> None:
+    repo = ConfigRepo(tmp_path, helm_repo)
     reconciler = make_reconciler(testbed, str(repo.bare), tmp_path)
     def restart_soon() -> None:
         time.sleep(1.5)

@@ -37,8 +37,8 @@ pytestmark = pytest.mark.testbed
 
 
 @pytest.fixture(scope="module")
-def cloud(testbed: bed.TestBed, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return converged_cloud(testbed, tmp_path_factory.mktemp("faults"))
+def cloud(testbed: bed.TestBed, tmp_path_factory: pytest.TempPathFactory, helm_repo: str) -> dict[str, Any]:
+    return converged_cloud(testbed, tmp_path_factory.mktemp("faults"), helm_repo)
 
 
 def test_cli_exit_codes_and_status_table(testbed: bed.TestBed, cloud: dict[str, Any], tmp_path: Path) -> None:
@@ -90,9 +90,9 @@ def test_push_webhook_triggers_a_reconcile(testbed: bed.TestBed, cloud: dict[str
         loop.stop()
 
 
-def test_render_command_writes_every_chart_without_credentials(tmp_path: Path) -> None:
+def test_render_command_writes_every_chart_without_credentials(tmp_path: Path, helm_repo: str) -> None:
     env = {**os.environ, "OPENSTACK_GITOPS_HELM": str(build.binary("helm"))}
-    template = Path(__file__).resolve().parents[2] / "config-repo-template"
+    template = ConfigRepo(tmp_path / "repo", helm_repo).work  # the template, its charts from the loopback repo
     done = subprocess.run([sys.executable, "-m", "reconciler.cli", "render", str(template), "--out", str(tmp_path)],
                           env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr

@@ -17,6 +17,7 @@ from kubernetes import client, dynamic
 
 from openstack_gitops.runtime import logs
 from testbed import bed
+from testbed.charts import upstream_charts
 from tests.unit.test_logs_redaction import traces_of
 
 from .reconcile_support import ConfigRepo, converged_cloud, git
@@ -47,7 +48,8 @@ LEAKS: dict[str, tuple[str, str]] = {
 
 @pytest.fixture(scope="module")
 def cloud(testbed: bed.TestBed, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return converged_cloud(testbed, tmp_path_factory.mktemp("leaks"))
+    """A directory source (the charts in the config repo), so a test can put a leaking template into one."""
+    return converged_cloud(testbed, tmp_path_factory.mktemp("leaks"), upstream_charts())
 
 
 def cr_status(testbed: bed.TestBed, repo: ConfigRepo) -> dict[str, Any]:
