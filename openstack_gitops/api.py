@@ -32,6 +32,7 @@ PRUNE_ANNOTATION = f"{GROUP}/prune"  # "disabled" keeps an object when it leaves
 SPEC_HASH_ANNOTATION = f"{GROUP}/spec-hash"
 SOURCE_ANNOTATION = f"{GROUP}/source"  # which config source manages a cloud
 REGENERATE_ANNOTATION = f"{GROUP}/regenerate-credentials"  # "true": the operator accepts new credentials
+HOOK_REVISION_ANNOTATION = f"{GROUP}/chart-revision"  # on a Helm hook object: the chart render it ran for
 
 
 class Process(StrEnum):

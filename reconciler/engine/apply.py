@@ -1,16 +1,23 @@
 """Carry out a plan: dry-run every write, record it in the inventory, apply in order, then prune.
 
-Nothing is written until every changed object passed a server-side dry-run. Objects that cannot
-be dry-run yet (their Namespace or CRD is new) are dry-run right after stage 1 creates those,
-before anything else is written. Every object about to be created is named in the inventory
-before it is written, so a process killed mid-apply forgets nothing it created.
+Nothing is written until every changed object, and every Helm hook due in this pass, passed a
+server-side dry-run. Objects that cannot be dry-run yet (their Namespace or CRD is new) are
+dry-run right after stage 1 creates those, before anything else is written. Every object about
+to be created is named in the inventory before it is written, so a process killed mid-apply
+forgets nothing it created.
+
+Per chart, in service order: its pre-install/pre-upgrade hooks, its objects, then its
+post-install/post-upgrade hooks. Post hooks of different charts run side by side while later
+charts are applied (their pods wait for their dependencies anyway); during an upgrade they run
+before the chart's health gate, so the next service starts only after the last one's db-sync.
+Charts switched off run their pre-delete hooks before anything is pruned.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from itertools import groupby
 
@@ -18,9 +25,11 @@ from openstack_gitops.kube.client import ApiError, Cluster
 from openstack_gitops.kube.objects import ObjectKey
 from openstack_gitops.runtime.backoff import poll_until
 from reconciler.engine.changeset import Change, ChangeSet
+from reconciler.engine.hook_runner import HookFailed, HookRunner
 from reconciler.engine.outcome import Phase, PhaseFailed, Reason, Retry
 from reconciler.plan import ownership
 from reconciler.plan.diff import Action, Plan, Step
+from reconciler.plan.hooks import ChartEvent, ChartHooks, Hook
 from reconciler.plan.inventory import Entry, Inventory
 from reconciler.plan.order import PREREQUISITE_KINDS, kind_rank, service_rank
 
@@ -58,14 +67,22 @@ class Executor:
     # leader election: False once this process may no longer write; checked before every wave, every
     # inventory or credentials write and every prune, so a process that lost its Lease stops mid-run
     fence: Callable[[], bool] = lambda: True
+    # Helm hooks due in this pass, per chart (plan.hooks.plan_hooks), and who runs them
+    hooks: Mapping[str, ChartHooks] = field(default_factory=dict)
+    hook_runner: HookRunner | None = None
+    completed: dict[str, str] = field(default_factory=dict)  # chart -> revision whose hooks all completed
+    deleted: set[str] = field(default_factory=set)  # charts switched off whose pre-delete hooks completed
 
     def run(self, plan: Plan) -> ChangeSet:
         changes = self.changes
         for step in plan.of(Action.UNCHANGED, Action.KEEP, Action.FORGET):
             changes.add(Change(step.key, step.action, step.service))
         writes = plan.of(Action.CREATE, Action.UPDATE, Action.RECREATE)
+        hook_steps = [Step(h.key, Action.HOOK, h.chart, "hook", h.manifest)
+                      for chart in self.hooks.values() for h in chart.hooks]
         new_namespaces = {s.key.name for s in writes if s.key.kind == "Namespace" and s.action is Action.CREATE}
-        writes, deferred = self._dry_run(writes, new_namespaces)
+        checked, deferred = self._dry_run([*writes, *hook_steps], new_namespaces)
+        writes = [s for s in checked if s.action is not Action.HOOK]
         namespaces = [s for s in writes if s.key.kind == "Namespace"]
         prerequisites = [s for s in writes if s.key.kind in PREREQUISITE_KINDS and s.key.kind != "Namespace"]
         rest = [s for s in writes if s.key.kind not in PREREQUISITE_KINDS]
@@ -75,7 +92,7 @@ class Executor:
             if changes.failed:
                 return changes
         self._check_fence("recording the inventory")
-        self._record_pending(writes)
+        self._record_pending([*writes, *hook_steps])
         if prerequisites:
             self._check_fence("the CRDs")
             self._apply_wave(prerequisites, changes)
@@ -83,29 +100,80 @@ class Executor:
                 return changes
             self._wait_established(prerequisites)
         if deferred:
-            checked, _ = self._dry_run([s for s in rest if s.key in deferred], set(), after_stage_one=True)
-            by_key = {s.key: s for s in checked}
+            checked, _ = self._dry_run([s for s in [*rest, *hook_steps] if s.key in deferred], set(),
+                                       after_stage_one=True)
+            by_key = {s.key: s for s in checked if s.action is not Action.HOOK}
             rest = [by_key.get(s.key, s) for s in rest]
-        if rest:
+        if rest or hook_steps:
             self._check_fence("saving credentials")
             self.before_first_write()
-        rest.sort(key=lambda s: (service_rank(s.service, self.service_order), kind_rank(s.key.kind)))
-        done, total = 0, len(rest)
-        for service, service_steps in groupby(rest, key=lambda s: s.service):
-            for _, wave_iter in groupby(service_steps, key=lambda s: kind_rank(s.key.kind)):
-                wave = list(wave_iter)
-                self._check_fence(f"applying {service}")
-                self._apply_wave(wave, changes)
-                done += len(wave)
-                self.progress("apply", done, total)
-            if changes.failed:
-                return changes
-            if self.gate is not None:
-                self.gate(service)  # raises when the service does not become healthy in time
+        self._apply_services(rest, changes)
         if changes.failed:
             return changes  # never prune after a failed apply: the render may be half-live
+        self._pre_delete(changes)
         self._prune(plan.of(Action.PRUNE), changes)
         return changes
+
+    def _apply_services(self, rest: list[Step], changes: ChangeSet) -> None:
+        """Service by service: pre hooks, objects wave by wave, then post hooks (side by side, or before
+        the upgrade gate). Every post-hook chain started is waited for, even when a later one fails."""
+        rest.sort(key=lambda s: (service_rank(s.service, self.service_order), kind_rank(s.key.kind)))
+        by_service = {service: list(steps) for service, steps in groupby(rest, key=lambda s: s.service)}
+        installs = {c: h for c, h in self.hooks.items() if h.event is not ChartEvent.DELETE}
+        services = sorted(set(by_service) | set(installs), key=lambda s: service_rank(s, self.service_order))
+        done, total = 0, len(rest)
+        chains: list[Future[None]] = []
+        pool = ThreadPoolExecutor(max(1, len(installs)), thread_name_prefix="hooks")
+        try:
+            for service in services:
+                chart_hooks = installs.get(service)
+                if chart_hooks is not None:
+                    self._run_hooks(chart_hooks, chart_hooks.pre)
+                for _, wave_iter in groupby(by_service.get(service, []), key=lambda s: kind_rank(s.key.kind)):
+                    wave = list(wave_iter)
+                    self._check_fence(f"applying {service}")
+                    self._apply_wave(wave, changes)
+                    done += len(wave)
+                    self.progress("apply", done, total)
+                if changes.failed:
+                    return
+                if chart_hooks is not None and self.gate is None:
+                    chains.append(pool.submit(self._post_hooks, chart_hooks))
+                elif chart_hooks is not None:
+                    self._post_hooks(chart_hooks)
+                if self.gate is not None:
+                    self.gate(service)  # raises when the service does not become healthy in time
+        finally:
+            pool.shutdown(wait=True)
+        failures = [f.exception() for f in chains if f.exception() is not None]
+        if failures:
+            raise failures[0]  # type: ignore[misc]
+
+    def _post_hooks(self, chart_hooks: ChartHooks) -> None:
+        self._run_hooks(chart_hooks, chart_hooks.post)
+        self.completed[chart_hooks.chart] = chart_hooks.revision
+
+    def _run_hooks(self, chart_hooks: ChartHooks, groups: Sequence[Sequence[Hook]]) -> None:
+        if not groups:
+            return
+        if self.hook_runner is None:
+            raise HookFailed(chart_hooks.chart, groups[0][0], "not run: this executor has no hook runner")
+        self._check_fence(f"running the hooks of {chart_hooks.chart}")
+        self.hook_runner.run(chart_hooks, groups, self.changes)
+
+    def _pre_delete(self, changes: ChangeSet) -> None:
+        """Charts switched off run their pre-delete hooks, in reverse apply order, before any prune;
+        the hook objects go with the chart (Helm would leave them behind)."""
+        deletes = [h for h in self.hooks.values() if h.event is ChartEvent.DELETE]
+        deletes.sort(key=lambda h: service_rank(h.chart, self.service_order), reverse=True)
+        for chart_hooks in deletes:
+            self._run_hooks(chart_hooks, chart_hooks.pre)
+            for hook in chart_hooks.hooks:
+                if self.hook_runner is not None and not hook.keep and not hook.delete_on_success:
+                    self._check_fence("removing a pre-delete hook")
+                    self.hook_runner.remove(hook)
+                    changes.add(Change(hook.key, Action.FORGET, chart_hooks.chart))
+            self.deleted.add(chart_hooks.chart)
 
     def _check_fence(self, what: str) -> None:
         if not self.fence():
@@ -139,6 +207,8 @@ class Executor:
             try:
                 self.cluster.apply(step.manifest, dry_run=True)
             except ApiError as exc:
+                if exc.immutable and step.action is Action.HOOK:
+                    return step  # a hook's live copy is deleted before it is created again
                 if exc.immutable:
                     return replace(step, action=Action.RECREATE, reason=f"immutable field changed: {exc.message}")
                 if exc.status == 404 and not after_stage_one:

@@ -10,7 +10,7 @@ from openstack_gitops.kube.objects import ObjectKey
 from reconciler.plan.diff import Action
 from reconciler.plan.inventory import Entry, Inventory
 
-_RECORDED = frozenset({Action.CREATE, Action.UPDATE, Action.RECREATE})
+_RECORDED = frozenset({Action.CREATE, Action.UPDATE, Action.RECREATE, Action.HOOK})
 _DROPPED = frozenset({Action.PRUNE, Action.FORGET})
 
 

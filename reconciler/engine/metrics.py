@@ -37,6 +37,8 @@ class Metrics:
                            registry=r)
         self.services_healthy = Gauge(f"{PREFIX}_service_healthy", "1 when a service's workloads are healthy",
                                       ["service"], registry=r)
+        self.hooks = Counter(f"{PREFIX}_hooks", "Helm hooks run, by chart, chart event and result",
+                             ["chart", "event", "result"], registry=r)
         self._commit: str | None = None
 
     def serve(self, port: int, addr: str = "0.0.0.0", healthz: Check = ok, readyz: Check = ok) -> ProbeServer:

@@ -24,6 +24,7 @@ class Phase(StrEnum):
     DRY_RUN = "dry-run"
     APPLY = "apply"
     UPGRADE = "upgrade"
+    HOOKS = "hooks"
     HEALTH = "health"
     RECORD = "record"
 
@@ -44,6 +45,7 @@ class Reason(StrEnum):
     PRUNE_REFUSED = "PruneRefused"
     DRY_RUN_FAILED = "DryRunFailed"
     UPGRADE_STALLED = "UpgradeStalled"
+    HOOK_FAILED = "HookFailed"  # a Helm hook (db-sync, ks-user, ...) failed or timed out
     APPLY_FAILED = "ApplyFailed"
     LEADERSHIP_LOST = "LeadershipLost"  # this process lost its leader Lease mid-reconcile and stopped writing
     INTERNAL_ERROR = "InternalError"

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from openstack_gitops import api
 from openstack_gitops.kube.objects import Manifest, ObjectKey, selector
+from openstack_gitops.model import catalog
 from openstack_gitops.model.errors import SpecError
 from openstack_gitops.model.expand import autoscaled_deployments
 from openstack_gitops.model.loader import load_spec
@@ -21,7 +23,7 @@ from openstack_gitops.model.spec import Spec
 from openstack_gitops.model.validate import validate
 from reconciler.edges.helm import Helm
 from reconciler.engine.charts import available_charts, chart_refs
-from reconciler.plan import manifests, ownership
+from reconciler.plan import hooks, manifests, ownership
 from reconciler.plan.diff import Desired
 
 SPEC_FILE = "openstack.yaml"
@@ -95,3 +97,23 @@ def namespace_desired(spec: Spec) -> Desired:
 def owned_selector(spec: Spec) -> str:
     """Every object this cloud's reconciler applied."""
     return selector({api.OWNER_LABEL: spec.name, api.MANAGED_BY_LABEL: api.FIELD_MANAGER})
+
+
+def split_hooks(desired: Sequence[Desired]) -> tuple[list[Desired], list[hooks.Hook]]:
+    """(objects the plan applies, Helm hooks run by their own rules); test hooks are left out. Pure."""
+    return hooks.split(desired)
+
+
+def removed_charts(spec: Spec, applied_services: Sequence[str] | set[str]) -> list[str]:
+    """Charts the cloud has objects of that the spec no longer renders (switched off), in apply order."""
+    wanted = set(spec.charts)
+    return [c for c in catalog.APPLY_ORDER if c in set(applied_services) and c not in wanted]
+
+
+def spec_with_chart(spec: Spec, chart: str) -> Spec:
+    """``spec`` with ``chart``'s service switched on (and its network backend, for a switch chart):
+    how a chart switched off is rendered once more, for its pre-delete hooks."""
+    service = catalog.CHARTS[chart].service
+    services = tuple(replace(s, enabled=True) if s.name == service else s for s in spec.services)
+    backend = next((b for b, c in catalog.BACKEND_CHARTS.items() if c == chart), spec.network_backend)
+    return replace(spec, services=services, network_backend=backend)

@@ -1,7 +1,8 @@
 """One reconcile, as a straight list of named phases.
 
 fetch -> load -> validate -> credentials -> expand -> render -> plan -> apply (dry-run first,
-then stage 1, then services in order) -> prune -> health -> record. Each phase reports progress
+then stage 1, then services in order, each with its Helm hooks) -> pre-delete hooks -> prune ->
+health -> record. Each phase reports progress
 and fails with one CamelCase reason; ``loop`` alone decides retry, back-off or wait.
 """
 
@@ -11,7 +12,7 @@ import contextlib
 import hashlib
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,7 @@ from openstack_gitops.kube.client import ApiError, Cluster
 from openstack_gitops.kube.objects import Manifest, ObjectKey
 from openstack_gitops.model import catalog
 from openstack_gitops.model.credentials import complete, lost_credentials, needed_credentials
-from openstack_gitops.model.errors import SpecInvalid
+from openstack_gitops.model.errors import MissingCredentials, SpecInvalid
 from openstack_gitops.model.expand import autoscaled_deployments, expand
 from openstack_gitops.model.fingerprint import fingerprint
 from openstack_gitops.model.releases import UpgradeKind, classify_upgrade
@@ -35,10 +36,12 @@ from reconciler.edges.helm import Helm, HelmError
 from reconciler.engine import identity, inventory_store, pipeline, status
 from reconciler.engine.apply import DryRunFailed, Executor
 from reconciler.engine.changeset import ChangeSet
+from reconciler.engine.hook_runner import DEFAULT_HOOK_TIMEOUT, HookFailed, HookRunner
 from reconciler.engine.identity import CloudRef
 from reconciler.engine.metrics import Metrics
 from reconciler.engine.outcome import Outcome, Phase, PhaseFailed, Reason, Retry, UpgradeStalled
 from reconciler.engine.pipeline import PRODUCT_SERVICE, SPEC_FILE
+from reconciler.plan import hooks as helm_hooks
 from reconciler.plan import manifests, policy
 from reconciler.plan.diff import DEFAULT_MAX_PRUNE_FRACTION, Desired, Plan, PruneGuard, PruneRefused, plan
 from reconciler.plan.inventory import Inventory
@@ -75,6 +78,9 @@ class Rendered:
     desired: list[Desired]
     new_credentials: dict[str, str]
     credential_names: frozenset[str]  # every credential the cloud has after this render (names only)
+    hooks: list[helm_hooks.Hook]  # the charts' Helm hooks (test hooks left out): plan.hooks decides when they run
+    revisions: dict[str, str]  # chart -> digest of its whole render
+    credentials: dict[str, str]  # every credential, for rendering a switched-off chart's pre-delete hooks
 
 
 class Reconciler:
@@ -84,7 +90,7 @@ class Reconciler:
                  spec_file: str = SPEC_FILE, concurrency: int = 8,
                  progress: Progress = lambda _p, _d, _t: None, upgrade_timeout: float = 1200.0,
                  upgrade_poll: float = 2.0, max_prune_fraction: float = DEFAULT_MAX_PRUNE_FRACTION,
-                 still_leader: Callable[[], bool] = lambda: True) -> None:
+                 still_leader: Callable[[], bool] = lambda: True, hook_timeout: float = DEFAULT_HOOK_TIMEOUT) -> None:
         self.cluster = cluster
         self.helm = helm
         self.git = git
@@ -96,6 +102,7 @@ class Reconciler:
         self.upgrade_poll = upgrade_poll
         self.max_prune_fraction = max_prune_fraction
         self.still_leader = still_leader  # leader election's fence: checked before every write
+        self.hook_timeout = hook_timeout  # per weight group of a chart's Helm hooks
         self.source = identity.source_id(redact(git.url), git.branch, spec_file)
         self.spec: Spec | None = None  # the last spec that loaded and passed validation
         self.inventory = Inventory()  # what we own after the last reconcile (the drift watch compares to it)
@@ -148,7 +155,9 @@ class Reconciler:
             with clock(Phase.PLAN):
                 the_plan = self._plan(spec, rendered, stored.inventory)  # 5. pair desired, live and inventory
             with clock(Phase.APPLY):
-                changes = self._apply(spec, rendered, stored.inventory, the_plan, live_cr)  # 6-7. dry-run, apply, prune
+                removed = self._removed_hooks(spec, checkout, rendered, stored.inventory)
+                due = helm_hooks.plan_hooks(rendered.hooks, rendered.revisions, stored.hook_revisions, removed)
+                changes = self._apply(spec, rendered, stored, the_plan, live_cr, due)  # 6-7. dry-run, apply, prune
             with clock(Phase.HEALTH):
                 health = self._health(spec, changes)  # 8. workload health per service
             outcome = _applied_outcome(commit, changes, health, source_error)
@@ -287,7 +296,13 @@ class Reconciler:
         desired = [pipeline.namespace_desired(spec)]
         for chart in values:
             desired.extend(self._desired_of(spec, chart, texts[chart]))
-        violations = policy.check(desired, spec.namespace, credentials)
+        try:
+            objects, hooks = pipeline.split_hooks(desired)
+        except manifests.RenderInvalid as exc:
+            raise PhaseFailed(Phase.RENDER, Reason.RENDER_INVALID, logs.scrub(str(exc)),
+                              retry=Retry.WAIT_FOR_CHANGE) from exc
+        applied = [*objects, *(Desired(h.key, h.chart, h.manifest) for h in hooks)]
+        violations = policy.check(applied, spec.namespace, credentials)
         if violations:
             shown = "; ".join(str(v) for v in violations[:5])
             more = f" (+{len(violations) - 5} more)" if len(violations) > 5 else ""
@@ -295,7 +310,28 @@ class Reconciler:
                               f"{len(violations)} rendered object(s) refused, nothing was applied: {shown}{more}",
                               retry=Retry.WAIT_FOR_CHANGE)
         new = {name: credentials[name] for name in generated}
-        return Rendered(spec, values, desired, new, frozenset(credentials))
+        revisions = helm_hooks.chart_revisions(objects, hooks)
+        return Rendered(spec, values, objects, new, frozenset(credentials), hooks, revisions, credentials)
+
+    def _removed_hooks(self, spec: Spec, checkout: Checkout, rendered: Rendered,
+                       inventory: Inventory) -> dict[str, list[helm_hooks.Hook]]:
+        """The pre-delete hooks of every chart switched off: the chart rendered once more, as it was on."""
+        out: dict[str, list[helm_hooks.Hook]] = {}
+        applied = {entry.service for entry in inventory.entries.values()}
+        for chart in pipeline.removed_charts(spec, applied):
+            ghost = pipeline.spec_with_chart(spec, chart)
+            try:
+                values = {chart: expand(ghost, rendered.credentials)[chart]}
+                kube_version, api_versions = self._cluster_facts()
+                text = pipeline.render(ghost, checkout.path, self.helm, values, kube_version, api_versions)[chart]
+                _, hooks = pipeline.split_hooks(pipeline.desired_objects(ghost, chart, text))
+            except (MissingCredentials, SpecInvalid, HelmError, manifests.RenderInvalid) as exc:
+                raise PhaseFailed(Phase.RENDER, Reason.RENDER_FAILED,
+                                  f"chart {chart} is switched off, but its pre-delete hooks cannot be rendered, so "
+                                  f"nothing of it was deleted: {logs.scrub(str(exc))}",
+                                  retry=Retry.WAIT_FOR_CHANGE) from exc
+            out[chart] = [h for h in hooks if helm_hooks.Event.PRE_DELETE in h.events]
+        return out
 
     def _desired_of(self, spec: Spec, chart: str, text: str) -> list[Desired]:
         """Parse and stamp one chart's render; cached by its text, so an unchanged chart costs nothing."""
@@ -350,13 +386,15 @@ class Reconciler:
         self._live = live
         guard = PruneGuard(frozenset(spec.charts) | {PRODUCT_SERVICE}, self.max_prune_fraction)
         try:
-            return plan(rendered.desired, live, inventory, SERVICE_ORDER, guard)
+            return plan(rendered.desired, live, inventory, SERVICE_ORDER, guard,
+                        hooks=frozenset(h.key for h in rendered.hooks))
         except PruneRefused as exc:
             raise PhaseFailed(Phase.PLAN, Reason.PRUNE_REFUSED, str(exc), retry=Retry.WAIT_FOR_CHANGE) from exc
 
-    def _apply(self, spec: Spec, rendered: Rendered, inventory: Inventory, the_plan: Plan,
-               live_cr: Manifest | None) -> ChangeSet:
+    def _apply(self, spec: Spec, rendered: Rendered, stored: inventory_store.Stored, the_plan: Plan,
+               live_cr: Manifest | None, due: dict[str, helm_hooks.ChartHooks]) -> ChangeSet:
         ref = CloudRef(spec.name, spec.namespace)
+        inventory = stored.inventory
         current = ((live_cr or {}).get("status") or {}).get("release")
         upgrading = classify_upgrade(current, spec.release) is UpgradeKind.UPGRADE
         order = upgrade_chart_order(spec) if upgrading else SERVICE_ORDER
@@ -373,6 +411,17 @@ class Reconciler:
 
         executor = Executor(self.cluster, inventory, order, self.concurrency, self.progress, record=record)
         executor.fence = self.still_leader
+        executor.hooks = due
+        hooks_total = sum(len(c.hooks) for c in due.values())
+        hooks_done = 0
+
+        def hook_done(chart: helm_hooks.ChartHooks, hook: helm_hooks.Hook) -> None:
+            nonlocal hooks_done
+            hooks_done += 1
+            self.metrics.hooks.labels(chart.chart, chart.event.value, "succeeded").inc()
+            self.progress("hooks", hooks_done, hooks_total)
+
+        executor.hook_runner = HookRunner(self.cluster, self.still_leader, self.hook_timeout, on_hook_done=hook_done)
         if upgrading:
             log.info("upgrade: one service at a time, each healthy before the next",
                      extra={"from": current, "to": spec.release, "order": ",".join(order)})
@@ -387,14 +436,20 @@ class Reconciler:
                                   retry=Retry.WAIT_FOR_CHANGE)
         except UpgradeStalled as exc:
             failure = PhaseFailed(Phase.UPGRADE, Reason.UPGRADE_STALLED, str(exc))
+        except HookFailed as exc:
+            event = due[exc.chart].event.value if exc.chart in due else ""
+            self.metrics.hooks.labels(exc.chart, event, "failed").inc()
+            failure = PhaseFailed(Phase.HOOKS, Reason.HOOK_FAILED, logs.scrub(str(exc)))
         except ApiError as exc:
             failure = PhaseFailed(Phase.APPLY, Reason.APPLY_FAILED, logs.scrub(str(exc)))
         changes = executor.changes
         self._fence(Phase.APPLY, changes)  # the inventory and Events below are writes too
         self.inventory = changes.next_inventory(executor.recorded or inventory)
-        if self.inventory != inventory or executor.recorded is not None or rendered.new_credentials:
+        revisions = hook_record(stored.hook_revisions, executor.completed, executor.deleted, spec.charts)
+        if (self.inventory != inventory or executor.recorded is not None or rendered.new_credentials
+                or revisions != stored.hook_revisions):
             try:
-                inventory_store.save(self.cluster, ref, self.inventory, names)
+                inventory_store.save(self.cluster, ref, self.inventory, names, revisions)
             except ApiError as exc:
                 log.error("inventory not saved", extra={"error": logs.scrub(str(exc))})
         for change in changes.changes:
@@ -487,6 +542,14 @@ def _summary(changes: ChangeSet) -> str:
     if changes.failed:
         text += f"; {len(changes.failed)} failed: " + "; ".join(str(c) for c in changes.failed[:3])
     return text or "nothing to do"
+
+
+def hook_record(recorded: Mapping[str, str], completed: Mapping[str, str], deleted: set[str],
+                charts: Sequence[str]) -> dict[str, str]:
+    """The chart revisions whose hooks completed, after this pass: charts gone from the cloud leave it
+    (so switching one on again is an install). Pure."""
+    out = {**recorded, **completed}
+    return {c: r for c, r in sorted(out.items()) if c not in deleted and (c in charts or c in recorded)}
 
 
 def upgrade_chart_order(spec: Spec) -> tuple[str, ...]:

@@ -178,7 +178,8 @@ def record(cluster: Cluster, spec: Spec, source: str, commit: str, message: str,
             _condition("Applied", outcome.applied, Reason.APPLIED if outcome.applied else outcome.reason,
                        outcome.message, conditions),
         ],
-        "lastAppliedTime": _now() if outcome.changes.count(Action.CREATE, Action.UPDATE, Action.RECREATE, Action.PRUNE)
+        "lastAppliedTime": _now() if outcome.changes.count(Action.CREATE, Action.UPDATE, Action.RECREATE, Action.PRUNE,
+                                                          Action.HOOK)
         else previous.get("lastAppliedTime", _now()),
     }
     _write_status(cluster, ref, live, status)

@@ -29,10 +29,11 @@ class Action(StrEnum):
     UNCHANGED = "unchanged"
     PRUNE = "prune"
     KEEP = "keep"  # left the render but protected (annotated prune: disabled)
+    HOOK = "hook"  # a Helm hook object created for its chart's install, upgrade or delete (plan.hooks)
     FORGET = "forget"  # in the inventory, but gone from the cluster or no longer ours: only the record goes
 
 
-WRITES = frozenset({Action.CREATE, Action.UPDATE, Action.RECREATE, Action.PRUNE})
+WRITES = frozenset({Action.CREATE, Action.UPDATE, Action.RECREATE, Action.PRUNE, Action.HOOK})
 WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
 DEFAULT_MAX_PRUNE_FRACTION = 0.25
 
@@ -101,10 +102,13 @@ class PruneGuard:
 
 
 def plan(desired: Sequence[Desired], live: Mapping[ObjectKey, Manifest], inventory: Inventory,
-         service_order: Sequence[str], guard: PruneGuard | None = None) -> Plan:
+         service_order: Sequence[str], guard: PruneGuard | None = None,
+         hooks: frozenset[ObjectKey] = frozenset()) -> Plan:
     """Decide, per object, what the executor must do; apply order first, prunes in reverse order.
 
-    Raises PruneRefused when the prunes pass the guard's bounds (or the render is empty).
+    ``hooks``: keys of the render's Helm hooks; they run by their own rules (plan.hooks), so the
+    plan neither applies nor prunes them. Raises PruneRefused when the prunes pass the guard's
+    bounds (or the render is empty).
     """
     if not desired and len(inventory):
         raise PruneRefused(
@@ -112,7 +116,7 @@ def plan(desired: Sequence[Desired], live: Mapping[ObjectKey, Manifest], invento
     steps = [_decide(d, live.get(d.key), inventory) for d in desired]
     steps.sort(key=lambda s: sort_key(s.key, s.service, service_order))
     wanted = {d.key for d in desired}
-    gone = [_decide_gone(k, live.get(k), inventory) for k in inventory if k not in wanted]
+    gone = [_decide_gone(k, live.get(k), inventory) for k in inventory if k not in wanted and k not in hooks]
     gone.sort(key=lambda s: sort_key(s.key, s.service, service_order), reverse=True)
     if guard is not None:
         check_prunes([s for s in gone if s.action is Action.PRUNE], inventory, guard)

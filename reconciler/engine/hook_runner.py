@@ -1,0 +1,120 @@
+"""Run one chart's Helm hooks against the cluster: weight group by weight group, each waited for.
+
+What runs when is decided purely in ``reconciler.plan.hooks``; this module only carries it out:
+delete a live copy where the hook is re-created, create it, wait until it is done (a Job
+Complete; any other kind once it exists), then honour ``hook-delete-policy``. A hook that fails
+or does not finish in time stops its chart's later hooks and fails the reconcile, so the chart's
+revision is not recorded and the next pass runs them again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from openstack_gitops.health import State, health_of
+from openstack_gitops.kube.client import ApiError, Cluster
+from openstack_gitops.runtime import logs
+from openstack_gitops.runtime.backoff import poll_until
+from reconciler.engine.changeset import Change, ChangeSet
+from reconciler.plan import ownership
+from reconciler.plan.diff import Action
+from reconciler.plan.hooks import ChartHooks, Hook
+from reconciler.plan.inventory import Entry
+
+log = logs.get("hooks")
+
+DEFAULT_HOOK_TIMEOUT = 900.0  # per weight group; Helm's default is 300 s for the whole release
+
+
+class HookFailed(Exception):
+    """A hook failed or timed out; its chart's later hooks did not run."""
+
+    def __init__(self, chart: str, hook: Hook, message: str) -> None:
+        self.chart = chart
+        self.hook = hook
+        super().__init__(f"chart {chart}: hook {hook.key} ({','.join(sorted(hook.events))}, weight {hook.weight}) "
+                         f"{message}")
+
+
+@dataclass
+class HookRunner:
+    cluster: Cluster
+    fence: Callable[[], bool] = lambda: True  # leader election: checked before every write
+    timeout: float = DEFAULT_HOOK_TIMEOUT
+    poll: float = 0.5
+    concurrency: int = 4
+    on_hook_done: Callable[[ChartHooks, Hook], None] = lambda _c, _h: None  # progress
+
+    def run(self, chart: ChartHooks, groups: Sequence[Sequence[Hook]], changes: ChangeSet) -> None:
+        """Run ``groups`` in order; raises HookFailed (or ApiError) at the first that does not succeed."""
+        for group in groups:
+            self._run_group(chart, group, changes)
+
+    def _run_group(self, chart: ChartHooks, group: Sequence[Hook], changes: ChangeSet) -> None:
+        with ThreadPoolExecutor(max(1, min(self.concurrency, len(group)))) as pool:
+            uids = list(pool.map(lambda hook: self._start(chart, hook, changes), group))
+        for hook, uid in zip(group, uids, strict=True):
+            self._wait(chart, hook, uid)
+            if hook.delete_on_success:
+                self.remove(hook)
+                changes.add(Change(hook.key, Action.FORGET, chart.chart))
+            self.on_hook_done(chart, hook)
+
+    def _start(self, chart: ChartHooks, hook: Hook, changes: ChangeSet) -> str:
+        if not self.fence():
+            raise HookFailed(chart.chart, hook, "not started: this process is no longer the leader")
+        try:
+            if hook.recreate and self.cluster.get(hook.api_version, hook.key.kind, hook.key.name,
+                                                  hook.key.namespace or None) is not None:
+                self.remove(hook)
+            applied = self.cluster.apply(hook.manifest)
+        except ApiError as exc:
+            changes.add(Change(hook.key, Action.HOOK, chart.chart, error=str(exc)))
+            raise HookFailed(chart.chart, hook, f"could not be created: {logs.scrub(str(exc))}") from exc
+        entry = Entry(chart.chart, ownership.applied_hash(applied) or "", ownership.owned_fields_hash(applied) or "",
+                      str(applied.get("apiVersion", hook.api_version)))
+        changes.add(Change(hook.key, Action.HOOK, chart.chart, entry=entry))
+        log.info("hook started", extra={"chart": chart.chart, "event": chart.event.value, "hook": str(hook.key),
+                                        "weight": hook.weight})
+        return str((applied.get("metadata") or {}).get("uid", ""))
+
+    def _wait(self, chart: ChartHooks, hook: Hook, uid: str) -> None:
+        """Until the hook is done: a Job Complete (the one we created: same uid), anything else at once."""
+        if not hook.is_job:
+            return
+        last = ""
+
+        def done() -> bool | None:
+            nonlocal last
+            if not self.fence():
+                raise HookFailed(chart.chart, hook, "not waited for: this process is no longer the leader")
+            live = self.cluster.get(hook.api_version, "Job", hook.key.name, hook.key.namespace or None)
+            if live is None or str((live.get("metadata") or {}).get("uid", "")) != uid:
+                raise HookFailed(chart.chart, hook, "was deleted by someone else while it ran")
+            health = health_of(live)
+            last = health.message
+            if health.state is State.DEGRADED:
+                if hook.delete_on_failure:
+                    self.remove(hook)
+                raise HookFailed(chart.chart, hook, logs.scrub(health.message))
+            return True if health.healthy else None
+
+        started = time.monotonic()
+        try:
+            poll_until(done, self.timeout, self.poll, f"hook {hook.key}")
+        except TimeoutError:
+            raise HookFailed(chart.chart, hook, f"did not complete within {self.timeout:.0f}s ({last})") from None
+        log.info("hook completed", extra={"chart": chart.chart, "hook": str(hook.key),
+                                          "seconds": round(time.monotonic() - started, 2)})
+
+    def remove(self, hook: Hook, timeout: float = 120) -> None:
+        """Delete and wait until gone (a re-created hook takes the same name)."""
+        self.cluster.delete(hook.api_version, hook.key, propagation="Foreground")
+        try:
+            poll_until(lambda: True if not self.cluster.exists(hook.api_version, hook.key) else None, timeout, 0.2,
+                       f"deletion of {hook.key}")
+        except TimeoutError as exc:
+            raise ApiError(str(hook.key), "delete", 0, "Timeout", str(exc)) from None
