@@ -190,6 +190,7 @@ class ChartInfo:
     region_keys: tuple[tuple[str, ...], ...] = ()  # conf paths that carry the region name
     labels: Mapping[str, NodeRole] = field(default_factory=lambda: _EMPTY)  # label component (dotted) -> role
     daemonsets: tuple[str, ...] = ()  # components under pod.lifecycle.upgrades.daemonsets
+    deployment_upgrades: bool = True  # its Deployments read pod.lifecycle.upgrades.deployments
     secrets: Mapping[str, str] = field(default_factory=lambda: _EMPTY)  # other values path -> credential
     account_names: Mapping[str, str] = field(default_factory=lambda: _EMPTY)  # values path -> fixed user name
 
@@ -267,7 +268,7 @@ CHARTS: Mapping[str, ChartInfo] = MappingProxyType(
             ChartInfo(
                 "mariadb",
                 "mariadb",
-                labels=_labels(server=_CP, prometheus_mysql_exporter=_CP, job=_CP),
+                labels=_labels(server=_CP, prometheus_mysql_exporter=_CP, job=_CP, controller=_CP, db_controller=_CP),
                 # Not the Galera SST user (`auth.sst`, sst@127.0.0.1): the chart writes its password into
                 # the mariadb-etc ConfigMap (wsrep_sst_auth), where the render policy refuses a
                 # stored credential; it stays the chart's until the policy allows that one key.
@@ -283,7 +284,7 @@ CHARTS: Mapping[str, ChartInfo] = MappingProxyType(
             ChartInfo(
                 "rabbitmq",
                 "rabbitmq",
-                labels=_labels(server=_CP, prometheus_rabbitmq_exporter=_CP, jobs=_CP),
+                labels=_labels(server=_CP, jobs=_CP),
                 secrets=_paths(
                     {
                         "endpoints.oslo_messaging.auth.user.password": "oslo_messaging.admin",
@@ -395,6 +396,7 @@ CHARTS: Mapping[str, ChartInfo] = MappingProxyType(
                     ovn_northd=_CP,
                 ),
                 daemonsets=("ovn_controller",),
+                deployment_upgrades=False,  # ovn-northd's Deployment reads no upgrade strategy
             ),
             _chart(
                 "cinder",

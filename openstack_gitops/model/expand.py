@@ -43,7 +43,9 @@ def release_defaults(spec: Spec, chart: str, _: Mapping[str, str]) -> Values:
         "pod": {"replicas": {component: 1 for component in REPLICA_COMPONENTS.get(chart, {})}},
     }
     upgrades: Values = {}
-    if any(k is not ComponentClass.CLUSTER for k in REPLICA_COMPONENTS.get(chart, {}).values()):
+    if info.deployment_upgrades and any(
+        k is not ComponentClass.CLUSTER for k in REPLICA_COMPONENTS.get(chart, {}).values()
+    ):
         upgrades["deployments"] = DEPLOYMENT_UPGRADES
     if info.daemonsets:
         upgrades["daemonsets"] = {
