@@ -1,10 +1,12 @@
-"""Credentials: stable names, existing values reused, only the missing ones generated."""
+"""Credentials: stable names, existing values reused, only the missing ones generated, and the table of
+which values path of which chart carries which credential."""
 
 from __future__ import annotations
 
 import pytest
 
 from openstack_gitops.model import complete, needed_credentials
+from openstack_gitops.model.catalog import CHARTS, DbRole, chart_credentials, credential_paths
 from openstack_gitops.model.credentials import TOKEN_BYTES, lost_credentials
 
 from .model_support import spec
@@ -104,3 +106,123 @@ def test_complete_does_not_mutate_its_input() -> None:
 def test_lost_credentials(case: str, existing: dict[str, str], known: frozenset[str] | None, cloud_exists: bool,
                           lost: tuple[str, ...]) -> None:
     assert lost_credentials(existing, ("a", "b", "c"), known, cloud_exists) == lost
+
+
+# --- the credential table: which values path of which chart carries which stored credential ------
+
+METADATA = "neutron.metadata_proxy_shared_secret"
+
+
+@pytest.mark.parametrize(
+    ("chart", "path", "credential"),
+    [
+        # nova's three connections (configmap-etc, secret-db-cell0, job-db-init) are one MariaDB user
+        ("nova", "endpoints.oslo_db.auth.nova.password", "oslo_db.nova"),
+        ("nova", "endpoints.oslo_db_cell0.auth.nova.password", "oslo_db.nova"),
+        ("nova", "endpoints.oslo_db_cell1.auth.nova.password", "oslo_db.nova"),
+        ("nova", "endpoints.oslo_db_cell1.auth.admin.password", "oslo_db.admin"),
+        ("mariadb", "endpoints.oslo_db.auth.admin.password", "oslo_db.admin"),
+        ("mariadb", "endpoints.oslo_db.auth.audit.password", "oslo_db.audit"),
+        ("mariadb", "endpoints.oslo_db.auth.exporter.password", "oslo_db.exporter"),
+        ("rabbitmq", "endpoints.oslo_messaging.auth.user.password", "oslo_messaging.admin"),
+        ("rabbitmq", "endpoints.oslo_messaging.auth.guest.password", "oslo_messaging.guest"),
+        ("rabbitmq", "endpoints.oslo_messaging.auth.erlang_cookie", "oslo_messaging.erlang_cookie"),
+        ("glance", "endpoints.oslo_messaging.auth.admin.password", "oslo_messaging.admin"),
+        # [service_user] of nova and cinder: an account of each service's own
+        ("nova", "endpoints.identity.auth.service.password", "identity.nova_service_user"),
+        ("cinder", "endpoints.identity.auth.service.password", "identity.cinder_service_user"),
+        # the same account under another chart's key is the same credential
+        ("nova", "endpoints.identity.auth.neutron.password", "identity.neutron"),
+        ("neutron", "endpoints.identity.auth.neutron.password", "identity.neutron"),
+        ("cinder", "endpoints.identity.auth.nova.password", "identity.nova"),
+        ("neutron", "endpoints.identity.auth.nova.password", "identity.nova"),
+        ("cinder", "endpoints.identity.auth.glance.password", "identity.glance"),
+        ("nova", "endpoints.identity.auth.ironic.password", "identity.ironic"),
+        ("neutron", "endpoints.identity.auth.ironic.password", "identity.ironic"),
+        ("heat", "endpoints.identity.auth.heat_trustee.password", "identity.heat_trustee"),
+        ("heat", "endpoints.identity.auth.heat_stack_user.password", "identity.heat_stack_user"),
+        ("keystone", "endpoints.identity.auth.test.password", "identity.keystone-test"),
+        ("horizon", "endpoints.identity.auth.admin.password", "identity.admin"),
+        # secrets outside endpoints
+        ("nova", "conf.nova.neutron.metadata_proxy_shared_secret", METADATA),
+        ("neutron", "conf.metadata_agent.DEFAULT.metadata_proxy_shared_secret", METADATA),
+        ("neutron", "conf.ovn_metadata_agent.DEFAULT.metadata_proxy_shared_secret", METADATA),
+        ("horizon", "conf.horizon.local_settings.config.horizon_secret_key", "horizon.secret_key"),
+        ("cinder", "endpoints.oslo_cache.auth.memcache_secret_key", "oslo_cache.memcache_secret_key"),
+    ],
+    ids=str,
+)
+def test_a_values_path_carries_its_credential(chart: str, path: str, credential: str) -> None:
+    assert dict(credential_paths(chart))[path] == credential
+
+
+@pytest.mark.parametrize(
+    ("chart", "path"),
+    [
+        ("keystone", "endpoints.oslo_cache.auth.memcache_secret_key"),  # keystone and horizon do not read it
+        ("horizon", "endpoints.oslo_messaging.auth.admin.password"),  # horizon has no broker
+        ("placement", "endpoints.oslo_messaging.auth.admin.password"),
+        ("nova", "endpoints.oslo_db_api.auth.nova.password"),  # the mirror charts' key, not the real chart's
+        ("mariadb", "endpoints.oslo_db.auth.sst.password"),  # in a ConfigMap by chart design: left to the chart
+        ("memcached", "endpoints.oslo_cache.auth.memcache_secret_key"),
+    ],
+    ids=str,
+)
+def test_a_values_path_the_chart_does_not_read_carries_nothing(chart: str, path: str) -> None:
+    assert path not in dict(credential_paths(chart))
+
+
+@pytest.mark.parametrize(
+    ("role", "endpoint", "schema"),
+    [
+        (DbRole.API, "oslo_db", "nova_api"),
+        (DbRole.CELL0, "oslo_db_cell0", "nova_cell0"),
+        (DbRole.CELL1, "oslo_db_cell1", "nova"),
+    ],
+    ids=str,
+)
+def test_nova_databases_are_the_real_charts_three_connections(role: DbRole, endpoint: str, schema: str) -> None:
+    by_role = {db.role: db for db in CHARTS["nova"].databases}
+    assert (by_role[role].endpoint, by_role[role].name) == (endpoint, schema)
+
+
+def test_every_chart_table_is_consistent() -> None:
+    schemas: dict[str, str] = {}
+    accounts: dict[str, set[str]] = {}
+    for chart, info in CHARTS.items():
+        paths = [path for path, _ in credential_paths(chart)]
+        assert len(paths) == len(set(paths)), chart  # one credential per values path
+        assert chart_credentials(chart) == tuple(sorted({name for _, name in credential_paths(chart)}))
+        for db in info.databases:
+            assert schemas.setdefault(db.name, chart) == chart, f"{db.name} of {chart} and {schemas[db.name]}"
+        keys = [account.key for account in info.accounts]
+        assert len(keys) == len(set(keys)), chart
+        for account in info.accounts:
+            accounts.setdefault(account.username, set()).add(account.credential)
+    assert {user: names for user, names in accounts.items() if len(names) != 1} == {}
+
+
+# Every name a cloud stored before the real charts: none may be renamed (a renamed credential of a
+# running cloud would read as lost, and regenerating it would lock its service out).
+NAMES_BEFORE_REAL_CHARTS = (
+    "horizon.secret_key", "identity.admin", "identity.cinder", "identity.glance", "identity.heat",
+    "identity.heat_stack_user", "identity.heat_trustee", "identity.neutron", "identity.nova", "identity.placement",
+    "oslo_cache.memcache_secret_key", "oslo_db.admin", "oslo_db.cinder", "oslo_db.glance", "oslo_db.heat",
+    "oslo_db.horizon", "oslo_db.keystone", "oslo_db.neutron", "oslo_db.nova", "oslo_db.placement",
+    "oslo_messaging.admin", "oslo_messaging.cinder", "oslo_messaging.erlang_cookie", "oslo_messaging.glance",
+    "oslo_messaging.heat", "oslo_messaging.keystone", "oslo_messaging.neutron", "oslo_messaging.nova",
+)
+
+
+def test_no_stored_name_was_renamed() -> None:
+    assert set(NAMES_BEFORE_REAL_CHARTS) <= set(needed_credentials(spec()))
+
+
+def test_new_credentials_of_a_running_cloud_are_generated_not_lost() -> None:
+    """A cloud that recorded the names before gets the new ones generated on its next reconcile."""
+    known = frozenset(NAMES_BEFORE_REAL_CHARTS)
+    existing = {name: "stored" for name in known}
+    needed = needed_credentials(spec())
+    assert lost_credentials(existing, needed, known, cloud_exists=True) == ()
+    result, generated = complete(existing, needed, CountingToken())
+    assert set(generated) == set(needed) - known and {result[name] for name in known} == {"stored"}
