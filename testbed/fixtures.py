@@ -1,5 +1,5 @@
 """Session-scoped pytest fixtures for the test bed's services: ``prometheus``, ``haproxy``, ``git_server``,
-``helm_repo``.
+``helm_repo``, ``mariadb``, ``rabbitmq``.
 
 Import them into a conftest (``from testbed.fixtures import git_server, haproxy, helm_repo, prometheus``). Each one
 runs in a directory of its own from ``tmp_path_factory`` and stops its processes on teardown, also
@@ -16,12 +16,14 @@ import pytest
 from testbed.gitserver import GitServer
 from testbed.haproxy import HAProxy
 from testbed.helmrepo import HelmRepo
+from testbed.mariadb import MariaDB
 from testbed.prometheus import Prometheus
+from testbed.rabbitmq import RabbitMQ
 
 #: The HAProxy fixture's backends (name -> servers), named like the OpenStack APIs behind it.
 HAPROXY_BACKENDS: dict[str, int] = {"keystone-api": 2, "nova-api-osapi": 2}
 
-__all__ = ["HAPROXY_BACKENDS", "git_server", "haproxy", "helm_repo", "prometheus"]
+__all__ = ["HAPROXY_BACKENDS", "git_server", "haproxy", "helm_repo", "mariadb", "prometheus", "rabbitmq"]
 
 
 @pytest.fixture(scope="session")
@@ -67,3 +69,25 @@ def helm_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDB]:
+    """A fresh MariaDB (own data directory) on a loopback port; ``root@'%'`` has a generated password."""
+    server = MariaDB(tmp_path_factory.mktemp("mariadb"))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def rabbitmq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitMQ]:
+    """A fresh RabbitMQ (own node, Mnesia and epmd) on loopback ports, management HTTP API on."""
+    broker = RabbitMQ(tmp_path_factory.mktemp("rabbitmq"))
+    try:
+        broker.start()
+        yield broker
+    finally:
+        broker.stop()

@@ -12,10 +12,11 @@ import pytest
 from kubernetes import client
 
 from testbed import bed
-from testbed.fixtures import git_server, haproxy, helm_repo, prometheus
+from testbed.fixtures import git_server, haproxy, helm_repo, mariadb, prometheus, rabbitmq
 
 REPO = Path(__file__).resolve().parent.parent
-__all__ = ["git_server", "haproxy", "helm_repo", "prometheus"]  # session fixtures of the real services
+# session fixtures of the real services
+__all__ = ["git_server", "haproxy", "helm_repo", "mariadb", "prometheus", "rabbitmq"]
 
 
 @pytest.fixture(scope="session")
