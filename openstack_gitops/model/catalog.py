@@ -425,6 +425,9 @@ CHARTS: Mapping[str, ChartInfo] = MappingProxyType(
                     _test("heat"),
                 ),
                 labels=_labels(api=_CP, cfn=_CP, engine=_CP, job=_CP),
+                # encrypts users' credentials and hidden parameters in heat's database; the chart sets
+                # none, and heat's own default is a string every deployment shares
+                secrets=_paths({"conf.heat.DEFAULT.auth_encryption_key": "heat.auth_encryption_key"}),
             ),
             _chart(
                 "horizon",

@@ -8,11 +8,20 @@ only from the injected `token` function (the edge passes `secrets.token_urlsafe`
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
 
 from .catalog import chart_credentials
 from .spec import Spec
 
 TOKEN_BYTES = 32  # entropy per generated credential: 256 bits, 43 URL-safe characters
+
+TOKEN_BYTES_OF: Mapping[str, int] = MappingProxyType(
+    {
+        "heat.auth_encryption_key": 24,  # heat refuses a key that is not exactly 32 characters
+    }
+)
+"""Credentials whose reader wants another length: name -> random bytes (URL-safe base64, 4 characters
+per 3 bytes)."""
 
 Token = Callable[[int], str]
 
@@ -30,7 +39,8 @@ def credentials_of(charts: Iterable[str]) -> tuple[str, ...]:
 def complete(
     existing: Mapping[str, str], needed: Iterable[str], token: Token
 ) -> tuple[dict[str, str], tuple[str, ...]]:
-    """Reuse every existing value; generate only the missing needed ones with `token(TOKEN_BYTES)`.
+    """Reuse every existing value; generate only the missing needed ones with `token(TOKEN_BYTES)`
+    (or the length `TOKEN_BYTES_OF` names).
 
     Returns (all credentials, names newly generated). Existing credentials no longer needed are
     kept: a service switched off and on again must find its old database password.
@@ -39,7 +49,7 @@ def complete(
     generated: list[str] = []
     for name in sorted(set(needed)):
         if not result.get(name):
-            result[name] = token(TOKEN_BYTES)
+            result[name] = token(TOKEN_BYTES_OF.get(name, TOKEN_BYTES))
             generated.append(name)
     return dict(sorted(result.items())), tuple(generated)
 

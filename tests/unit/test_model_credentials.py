@@ -3,11 +3,13 @@ which values path of which chart carries which credential."""
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 
 from openstack_gitops.model import complete, needed_credentials
 from openstack_gitops.model.catalog import CHARTS, DbRole, chart_credentials, credential_paths
-from openstack_gitops.model.credentials import TOKEN_BYTES, lost_credentials
+from openstack_gitops.model.credentials import TOKEN_BYTES, TOKEN_BYTES_OF, lost_credentials
 
 from .model_support import spec
 
@@ -54,8 +56,14 @@ def test_a_fresh_cloud_generates_everything_through_the_injected_token() -> None
     result, generated = complete({}, needed, token)
     assert generated == needed
     assert set(result) == set(needed)
-    assert token.calls == [TOKEN_BYTES] * len(needed)
+    assert token.calls == [TOKEN_BYTES_OF.get(name, TOKEN_BYTES) for name in needed]
     assert len(set(result.values())) == len(needed)
+
+
+def test_heats_encryption_key_has_the_32_characters_heat_requires() -> None:
+    """heat-engine refuses to start unless auth_encryption_key is 32 characters long."""
+    key, _ = complete({}, ["heat.auth_encryption_key"], secrets.token_urlsafe)
+    assert len(key["heat.auth_encryption_key"]) == 32
 
 
 def test_existing_values_are_kept_and_only_missing_ones_generated() -> None:
@@ -148,6 +156,7 @@ METADATA = "neutron.metadata_proxy_shared_secret"
         ("neutron", "conf.metadata_agent.DEFAULT.metadata_proxy_shared_secret", METADATA),
         ("neutron", "conf.ovn_metadata_agent.DEFAULT.metadata_proxy_shared_secret", METADATA),
         ("horizon", "conf.horizon.local_settings.config.horizon_secret_key", "horizon.secret_key"),
+        ("heat", "conf.heat.DEFAULT.auth_encryption_key", "heat.auth_encryption_key"),
         ("cinder", "endpoints.oslo_cache.auth.memcache_secret_key", "oslo_cache.memcache_secret_key"),
     ],
     ids=str,
