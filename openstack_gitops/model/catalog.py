@@ -407,7 +407,7 @@ CHARTS: Mapping[str, ChartInfo] = MappingProxyType(
                     Account("service", "cinder_service_user"),  # [service_user]: service tokens to other APIs
                     Account("nova", "nova"),
                     Account("glance", "glance"),
-                    Account("swift", "swift"),  # unused without the swift backup driver; its Secret is rendered
+                    Account("swift", "swift"),  # cinder-backup's object store account (the chart's backup driver)
                     _test("cinder"),
                 ),
                 labels=_labels(api=_CP, backup=_CP, job=_CP, scheduler=_CP, volume=_CP),
