@@ -79,6 +79,9 @@ class Cloud:
     credentials: dict[str, str]
     _by_key: dict[tuple[str, str], tuple[str, dict[str, Any]]] = field(default_factory=dict)
 
+    def __repr__(self) -> str:  # never the rendered Secrets or the credentials
+        return f"Cloud({self.namespace}: {len(self.objects)} objects)"
+
     def __post_init__(self) -> None:
         self._by_key = {(o["kind"], o["metadata"]["name"]): (chart, o) for chart, o in self.objects}
         self._masks = sorted(((v, f"<{k}>") for k, v in self.credentials.items() if v), key=lambda p: -len(p[0]))
@@ -229,8 +232,10 @@ class Run:
     log: str
 
     def __str__(self) -> str:
+        lines = self.log.splitlines()
+        said = [line for line in lines[:-3] if "CRITICAL" in line or "ERROR" in line] + lines[-3:]
         return (f"chart {self.chart}: {self.workload} container {self.container} ({self.script}; {self.inputs}) "
-                f"exited {self.code}; last lines:\n    " + "\n    ".join(self.log.splitlines()[-6:]))
+                "exited {}:\n    {}".format(self.code, "\n    ".join(said)))
 
 
 class Kubelet:
@@ -353,6 +358,14 @@ class Found:
 
     def describe(self, cloud: Cloud) -> str:
         return f"chart {self.chart}: {self.source} {self.where}: {cloud.mask(self.url)}"
+
+    def why(self, cloud: Cloud, failed: str) -> str:
+        """The failure, and whether the password is a generated credential at all (a chart default is not)."""
+        passwords = {urllib.parse.unquote(part.rpartition("@")[0].partition(":")[2])
+                     for part in urllib.parse.urlsplit(self.url).netloc.split(",")}
+        generated = set(cloud.credentials.values())
+        hint = "" if passwords <= generated else " (its password is none of the generated credentials)"
+        return f"{self.describe(cloud)}: {cloud.mask(failed)}{hint}"
 
 
 def connections(cloud: Cloud) -> list[Found]:
@@ -478,6 +491,9 @@ class Outcome:
     amqp_failures: list[str]
     host_problems: list[str]
 
+    def __repr__(self) -> str:  # pytest shows it in assertion output: no Secrets, no credentials
+        return "Outcome(...)"
+
 
 @pytest.fixture(scope="module")
 def outcome(cloud: Cloud, mariadb: MariaDB, rabbitmq: RabbitMQ, tmp_path_factory: pytest.TempPathFactory) -> Outcome:
@@ -509,11 +525,11 @@ def outcome(cloud: Cloud, mariadb: MariaDB, rabbitmq: RabbitMQ, tmp_path_factory
         if item.scheme == "mysql":
             failed = open_sql(network.rewrite(item.url))
             if failed:
-                sql_failures.append(f"{item.describe(cloud)}: {cloud.mask(failed)}")
+                sql_failures.append(item.why(cloud, failed))
         else:
             failed = open_amqp(item.url, [where for _, where in located], rabbitmq)
             if failed:
-                amqp_failures.append(f"{item.describe(cloud)}: {cloud.mask(failed)}")
+                amqp_failures.append(item.why(cloud, failed))
     return Outcome(cloud, setup, results[DB_INIT_SCRIPT], results[RABBIT_INIT_SCRIPT], found,
                    sql_failures, amqp_failures, host_problems)
 
