@@ -1,45 +1,38 @@
-"""Fixtures rendering the test Helm charts of config-repo-template/charts with the real helm binary.
+"""Fixtures rendering the real, unmodified OpenStack-Helm charts with the pinned helm binary.
 
-The charts are copied once per session into a temporary directory (``helm dependency build``
-writes ``charts/*.tgz`` and ``Chart.lock``, which must never land in the repository), their
-``file://../helm-toolkit`` dependency is built there, and every render goes through
-``helm template <release> <dir> --namespace openstack --kube-version v1.36.3 -f values.yaml``.
+Every render goes through the reconciler's Helm edge (``helm template <chart> <dir> --namespace
+... --kube-version v1.36.3``, helm-toolkit vendored into a private copy, values on stdin), so the
+charts directory is never written to. `real_cloud(spec_file)` renders a whole spec of
+config-repo-template through the reconciler's pipeline once per session, every chart in
+parallel; the policy, render and secret tests share those renders.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
+import secrets
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
+from openstack_gitops.model import complete, expand, load_spec, needed_credentials, validate
+from openstack_gitops.model.spec import ChartSource, ChartSourceType
+from reconciler.edges.helm import ChartRef, Helm
+from reconciler.engine import pipeline
 from testbed.build import binary
+from testbed.charts import upstream_charts
 from testbed.errors import TestbedError
 
-from .chart_support import (
-    APP_CHARTS,
-    CHARTS_DIR,
-    KUBE_VERSION,
-    LIBRARY_CHART,
-    NAMESPACE,
-    WORKERS,
-    Rendered,
-    RenderFn,
-    parse_docs,
-)
+from .chart_support import KUBE_VERSION, NAMESPACE, WORKERS, Cloud, CloudFn, Rendered, RenderFn, parse_docs
 
 
 @pytest.fixture(scope="session")
 def helm_binary() -> Path:
     try:
         path = Path(binary("helm"))
-    except TestbedError as exc:  # the pinned helm is built by `python -m testbed.build`
+    except TestbedError as exc:  # the pinned helm is built by `python -m testbed build`
         pytest.skip(f"pinned helm binary not built: {exc}")
     if not path.exists():
         pytest.skip(f"pinned helm binary missing at {path}")
@@ -47,73 +40,48 @@ def helm_binary() -> Path:
 
 
 @pytest.fixture(scope="session")
-def chart_workspace(tmp_path_factory: pytest.TempPathFactory, helm_binary: Path) -> Iterator[Path]:
-    """A private copy of the charts with their helm-toolkit dependency built."""
-    root = tmp_path_factory.mktemp("charts")
-    helm_home = tmp_path_factory.mktemp("helm-home")
-    for name in (LIBRARY_CHART, *APP_CHARTS):
-        shutil.copytree(CHARTS_DIR / name, root / name)
-    env = _helm_env(helm_home)
-
-    def build(chart: str) -> None:
-        proc = subprocess.run(
-            [str(helm_binary), "dependency", "build", str(root / chart)],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-            check=False,
-        )
-        if proc.returncode != 0:
-            raise AssertionError(f"helm dependency build {chart} failed:\n{proc.stderr}")
-
-    with ThreadPoolExecutor(WORKERS) as pool:
-        list(pool.map(build, APP_CHARTS))
-    yield root
-
-
-def _helm_env(home: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        HELM_CACHE_HOME=str(home / "cache"),
-        HELM_CONFIG_HOME=str(home / "config"),
-        HELM_DATA_HOME=str(home / "data"),
-    )
-    return env
+def charts_root() -> Path:
+    """The upstream charts (one directory per chart, helm-toolkit unbuilt beside them)."""
+    return upstream_charts()
 
 
 @pytest.fixture(scope="session")
-def render_chart(chart_workspace: Path, helm_binary: Path, tmp_path_factory: pytest.TempPathFactory) -> RenderFn:
-    """render_chart(chart, values=None, release=None) -> Rendered, via the real helm binary."""
-    values_dir = tmp_path_factory.mktemp("values")
-    env = _helm_env(tmp_path_factory.mktemp("helm-render-home"))
-    counter = iter(range(1_000_000))
+def helm(helm_binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Helm]:
+    with Helm(str(helm_binary), tmp_path_factory.mktemp("helm"), timeout=180, cache_size=1024) as edge:
+        yield edge
+
+
+@pytest.fixture(scope="session")
+def render_chart(helm: Helm, charts_root: Path) -> RenderFn:
+    """render_chart(chart, values=None, release=None) -> Rendered: one real chart through the Helm edge."""
 
     def render(chart: str, values: Mapping[str, Any] | None = None, release: str | None = None) -> Rendered:
-        cmd = [
-            str(helm_binary),
-            "template",
-            release or chart,
-            str(chart_workspace / chart),
-            "--namespace",
-            NAMESPACE,
-            "--kube-version",
-            KUBE_VERSION,
-        ]
-        if values:
-            values_file = values_dir / f"{chart}-{next(counter)}.yaml"
-            values_file.write_text(yaml.safe_dump(dict(values), sort_keys=True))
-            cmd += ["-f", str(values_file)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120, check=False)
-        if proc.returncode != 0:
-            raise AssertionError(f"helm template {chart} failed:\n{proc.stderr}")
-        return Rendered(proc.stdout, parse_docs(proc.stdout))
+        ref = ChartRef(chart, "directory", str(charts_root / chart))
+        text = helm.render(release or chart, ref, NAMESPACE, dict(values or {}), KUBE_VERSION)
+        return Rendered(text, parse_docs(text))
 
     return render
 
 
 @pytest.fixture(scope="session")
-def default_renders(render_chart: RenderFn) -> dict[str, Rendered]:
-    """Every application chart rendered with its default values, in parallel."""
-    with ThreadPoolExecutor(WORKERS) as pool:
-        return dict(zip(APP_CHARTS, pool.map(render_chart, APP_CHARTS), strict=True))
+def real_cloud(helm: Helm, charts_root: Path) -> CloudFn:
+    """real_cloud(spec_file) -> Cloud: the spec expanded with generated credentials and every chart
+    rendered from the real charts by the reconciler's pipeline; once per spec file and session."""
+    done: dict[Path, Cloud] = {}
+
+    def get(spec_file: Path) -> Cloud:
+        if spec_file not in done:
+            spec = load_spec(spec_file.read_text(), spec_file.name)
+            assert validate(spec) == [], spec_file.name
+            spec = replace(spec, chart_source=ChartSource(ChartSourceType.DIRECTORY, str(charts_root)))
+            credentials, _ = complete({}, needed_credentials(spec), secrets.token_urlsafe)
+            values = expand(spec, credentials)
+            texts = pipeline.render(spec, charts_root, helm, values, KUBE_VERSION, workers=WORKERS)
+            desired = [pipeline.namespace_desired(spec)]
+            for chart, text in texts.items():
+                desired.extend(pipeline.desired_objects(spec, chart, text))
+            renders = {chart: Rendered(text, parse_docs(text)) for chart, text in texts.items()}
+            done[spec_file] = Cloud(spec, credentials, values, renders, tuple(desired))
+        return done[spec_file]
+
+    return get

@@ -50,8 +50,13 @@ DEVIATIONS: dict[tuple[str, str], tuple[str, str]] = {
 
 
 @cache
+def charts_root() -> Path:
+    return upstream_charts()
+
+
+@cache
 def chart_values(chart: str) -> dict[str, Any]:
-    values: dict[str, Any] = yaml.safe_load((upstream_charts() / chart / "values.yaml").read_text())
+    values: dict[str, Any] = yaml.safe_load((charts_root() / chart / "values.yaml").read_text())
     return values
 
 
@@ -107,10 +112,10 @@ def test_newest_release_pins_the_images_the_charts_ship_apart_from_listed_deviat
 
 @pytest.mark.parametrize("chart", ALL_CHARTS)
 def test_every_release_pins_the_version_the_chart_ships(chart: str) -> None:
-    shipped = yaml.safe_load((upstream_charts() / chart / "Chart.yaml").read_text())["version"]
+    shipped = yaml.safe_load((charts_root() / chart / "Chart.yaml").read_text())["version"]
     assert shipped == CHART_VERSION
     assert {release.chart_versions[chart] for release in RELEASES.values()} == {shipped}
 
 
 def test_charts_directory_is_the_upstream_tree() -> None:
-    assert (Path(upstream_charts()) / "helm-toolkit" / "Chart.yaml").is_file()
+    assert (charts_root() / "helm-toolkit" / "Chart.yaml").is_file()
