@@ -254,28 +254,28 @@ def _image(api: client.ApiClient, namespace: str, deployment: str) -> str:
 
 def test_upgrade_goes_service_by_service_and_stops_at_an_unhealthy_one(testbed: bed.TestBed,
                                                                          cloud: dict[str, Any]) -> None:
-    """2025.1 -> 2025.2: keystone's new pods crash, so the gate stops the upgrade before nova."""
+    """2025.2 -> 2026.1: keystone's new pods crash, so the gate stops the upgrade before nova."""
     repo: ConfigRepo = cloud["repo"]
     reconciler = cloud["reconciler"]
     reconciler.upgrade_timeout, reconciler.upgrade_poll = 15.0, 0.5
-    crashing = f"quay.io/airshipit/keystone:2025.2{kwok_stages.CRASHLOOP_IMAGE_SUFFIX}"
+    crashing = f"quay.io/airshipit/keystone:2026.1{kwok_stages.CRASHLOOP_IMAGE_SUFFIX}"
 
     def upgrade(doc: dict[str, Any]) -> None:
-        doc["spec"]["release"] = "2025.2"
+        doc["spec"]["release"] = "2026.1"
         doc["spec"]["overrides"]["keystone"] = {"images": {"tags": {"keystone_api": crashing}}}
 
-    repo.edit(upgrade, "upgrade to 2025.2 (keystone image broken)")
+    repo.edit(upgrade, "upgrade to 2026.1 (keystone image broken)")
     stalled = reconciler.reconcile()
     assert not stalled.ok and stalled.reason == "UpgradeStalled", stalled.message
     assert "keystone not healthy" in stalled.message
     with testbed.api_client() as api:
         assert _image(api, repo.namespace, "keystone-api") == crashing  # keystone was upgraded ...
-        assert "2025.1" in _image(api, repo.namespace, "nova-api-osapi")  # ... nova, later in order, was not
+        assert "2025.2" in _image(api, repo.namespace, "nova-api-osapi")  # ... nova, later in order, was not
     repo.edit(lambda d: d["spec"]["overrides"].pop("keystone"), "keystone: fixed image")
     done = reconcile_until_converged(reconciler, attempts=60)
     assert done.ok and done.converged, done.message
     with testbed.api_client() as api:
-        assert "2025.2" in _image(api, repo.namespace, "nova-api-osapi")
+        assert "2026.1" in _image(api, repo.namespace, "nova-api-osapi")
     order = []
     for change in done.changes.changes:
         if change.action in (Action.CREATE, Action.UPDATE, Action.RECREATE) and change.service not in order:
@@ -297,13 +297,13 @@ def test_downgrade_is_refused(testbed: bed.TestBed, cloud: dict[str, Any]) -> No
     repo: ConfigRepo = cloud["repo"]
     reconciler = cloud["reconciler"]
     reconciler.upgrade_poll = 0.5
-    repo.edit(lambda d: d["spec"].update(release="2025.2"), "upgrade to 2025.2")  # a no-op after the upgrade test
+    repo.edit(lambda d: d["spec"].update(release="2026.1"), "upgrade to 2026.1")  # a no-op after the upgrade test
     upgraded = reconcile_until_converged(reconciler, attempts=60)
     assert upgraded.ok and upgraded.converged, upgraded.message
-    assert running_release(testbed, repo) == "2025.2"
-    repo.edit(lambda d: d["spec"].update(release="2025.1"), "back to 2025.1")
+    assert running_release(testbed, repo) == "2026.1"
+    repo.edit(lambda d: d["spec"].update(release="2025.2"), "back to 2025.2")
     outcome = reconciler.reconcile()
-    assert outcome.reason == "SpecInvalid" and "downgrade from 2025.2 to 2025.1 is refused" in outcome.message
-    assert running_release(testbed, repo) == "2025.2"
+    assert outcome.reason == "SpecInvalid" and "downgrade from 2026.1 to 2025.2 is refused" in outcome.message
+    assert running_release(testbed, repo) == "2026.1"
     with testbed.api_client() as api:
-        assert "2025.2" in _image(api, repo.namespace, "nova-api-osapi")  # nothing was rolled back
+        assert "2026.1" in _image(api, repo.namespace, "nova-api-osapi")  # nothing was rolled back
