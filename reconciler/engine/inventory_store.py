@@ -19,6 +19,7 @@ from reconciler.plan.inventory import Inventory
 KEY = "inventory.json"
 CREDENTIALS_KEY = "credential-names.json"
 HOOKS_KEY = "hook-revisions.json"
+INPUTS_KEY = "render-inputs"  # digest of the inputs of the last complete pass (reconcile.render_inputs)
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class Stored:
     inventory: Inventory
     credential_names: frozenset[str] | None  # None: nothing recorded yet (new cloud, or one from before the record)
     hook_revisions: Mapping[str, str] = field(default_factory=dict)  # chart -> revision whose hooks completed
+    render_inputs: str = ""
 
 
 def name(ref: CloudRef) -> str:
@@ -37,12 +39,12 @@ def load(cluster: Cluster, ref: CloudRef) -> Stored:
     names = data.get(CREDENTIALS_KEY)
     hooks = data.get(HOOKS_KEY)
     return Stored(Inventory.from_json(data.get(KEY)), frozenset(json.loads(names)) if names else None,
-                  json.loads(hooks) if hooks else {})
+                  json.loads(hooks) if hooks else {}, data.get(INPUTS_KEY, ""))
 
 
 def save(cluster: Cluster, ref: CloudRef, inventory: Inventory, credential_names: Iterable[str],
-         hook_revisions: Mapping[str, str] | None = None) -> None:
-    """Write the record if it changed; ``hook_revisions`` None keeps the stored ones."""
+         hook_revisions: Mapping[str, str] | None = None, render_inputs: str | None = None) -> None:
+    """Write the record if it changed; ``hook_revisions`` and ``render_inputs`` None keep the stored ones."""
     want = {KEY: inventory.to_json(), CREDENTIALS_KEY: json.dumps(sorted(set(credential_names)))}
     live = cluster.get("v1", "ConfigMap", name(ref), ref.namespace)
     if hook_revisions is None:
@@ -51,6 +53,9 @@ def save(cluster: Cluster, ref: CloudRef, inventory: Inventory, credential_names
             want[HOOKS_KEY] = kept
     elif hook_revisions:
         want[HOOKS_KEY] = json.dumps(dict(sorted(hook_revisions.items())), separators=(",", ":"))
+    inputs = ((live or {}).get("data") or {}).get(INPUTS_KEY) if render_inputs is None else render_inputs
+    if inputs:
+        want[INPUTS_KEY] = inputs
     if live is not None and (live.get("data") or {}) == want:
         return
     cluster.apply({"apiVersion": "v1", "kind": "ConfigMap",

@@ -7,6 +7,8 @@ pull request is what ``reconcile`` would apply.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -117,3 +119,15 @@ def spec_with_chart(spec: Spec, chart: str) -> Spec:
     services = tuple(replace(s, enabled=True) if s.name == service else s for s in spec.services)
     backend = next((b for b, c in catalog.BACKEND_CHARTS.items() if c == chart), spec.network_backend)
     return replace(spec, services=services, network_backend=backend)
+
+
+@functools.cache
+def code_digest() -> str:
+    """Digest of this product's own Python source: a new version may render the same inputs differently."""
+    digest = hashlib.sha256()
+    for package in ("openstack_gitops", "reconciler"):
+        root = Path(__file__).resolve().parents[2] / package
+        for path in sorted(root.rglob("*.py")):
+            digest.update(str(path.relative_to(root.parent)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -42,8 +43,17 @@ from reconciler.engine.metrics import Metrics
 from reconciler.engine.outcome import Outcome, Phase, PhaseFailed, Reason, Retry, UpgradeStalled
 from reconciler.engine.pipeline import PRODUCT_SERVICE, SPEC_FILE
 from reconciler.plan import hooks as helm_hooks
-from reconciler.plan import manifests, policy
-from reconciler.plan.diff import DEFAULT_MAX_PRUNE_FRACTION, Desired, Plan, PruneGuard, PruneRefused, plan
+from reconciler.plan import manifests, ownership, policy
+from reconciler.plan.diff import (
+    DEFAULT_MAX_PRUNE_FRACTION,
+    Action,
+    Desired,
+    Plan,
+    PruneGuard,
+    PruneRefused,
+    Step,
+    plan,
+)
 from reconciler.plan.inventory import Inventory
 
 SERVICE_ORDER: tuple[str, ...] = (PRODUCT_SERVICE, *catalog.APPLY_ORDER)
@@ -81,6 +91,8 @@ class Rendered:
     hooks: list[helm_hooks.Hook]  # the charts' Helm hooks (test hooks left out): plan.hooks decides when they run
     revisions: dict[str, str]  # chart -> digest of its whole render
     credentials: dict[str, str]  # every credential, for rendering a switched-off chart's pre-delete hooks
+    inputs: str = ""  # digest of everything the render depends on (render_inputs)
+    shortcut: bool = False  # not rendered: the inputs equal those of the last complete pass (desired is empty)
 
 
 class Reconciler:
@@ -111,7 +123,7 @@ class Reconciler:
         # per-commit memos: a no-op pass re-reads the cluster, not the repo
         self._loaded: tuple[str, Spec] | None = None
         self._validated: tuple[str, str | None] | None = None
-        self._rendered: tuple[tuple[str, str, str], Rendered] | None = None
+        self._rendered: tuple[str, Rendered] | None = None
         self._home: CloudRef | None = None  # the identity last found free of other homes
         self._live: dict[ObjectKey, Manifest] = {}  # what the last plan phase read
         self._readers = ThreadPoolExecutor(concurrency, thread_name_prefix="list")  # lives as long as we do
@@ -153,7 +165,13 @@ class Reconciler:
                 stored = inventory_store.load(self.cluster, ref)
                 rendered = self._render(spec, checkout, stored, live_cr)  # 3-4. credentials, expand, render, parse
             with clock(Phase.PLAN):
-                the_plan = self._plan(spec, rendered, stored.inventory)  # 5. pair desired, live and inventory
+                the_plan = self._plan_unchanged(spec, stored.inventory) if rendered.shortcut else None
+            if the_plan is None and rendered.shortcut:  # something changed in the cluster: render after all
+                with clock(Phase.RENDER):
+                    rendered = self._render(spec, checkout, stored, live_cr, shortcut=False)
+            if the_plan is None:
+                with clock(Phase.PLAN):
+                    the_plan = self._plan(spec, rendered, stored.inventory)  # 5. pair desired, live and inventory
             with clock(Phase.APPLY):
                 removed = self._removed_hooks(spec, checkout, rendered, stored.inventory)
                 due = helm_hooks.plan_hooks(rendered.hooks, rendered.revisions, stored.hook_revisions, removed)
@@ -251,17 +269,28 @@ class Reconciler:
                               retry=Retry.WAIT_FOR_CHANGE)
 
     def _render(self, spec: Spec, checkout: Checkout, stored: inventory_store.Stored,
-                live_cr: Manifest | None) -> Rendered:
-        """Expand and render; an unchanged commit with unchanged credentials reuses the last result."""
+                live_cr: Manifest | None, shortcut: bool = True) -> Rendered:
+        """Expand and render; an unchanged commit with unchanged credentials reuses the last result.
+
+        A fresh process has no last result; when the render's inputs equal those of the last complete
+        pass (recorded in the inventory ConfigMap), Helm is not run at all (``shortcut``): the plan
+        then checks the live objects against the inventory, and renders after all if any differs.
+        """
         ref = CloudRef(spec.name, spec.namespace)
         existing = status.read_credentials(self.cluster, ref)
         self._guard_credentials(spec, existing, stored, live_cr)
-        key = (checkout.commit, fingerprint(existing), self._cluster_facts()[0])
-        if self._rendered is not None and self._rendered[0] == key:
+        inputs = render_inputs(checkout.commit, fingerprint(existing), self._cluster_facts(), self.helm.binary)
+        if self._rendered is not None and self._rendered[0] == inputs:
             return self._rendered[1]
+        missing = [name for name in needed_credentials(spec) if not existing.get(name)]
+        if shortcut and stored.render_inputs == inputs and not missing:
+            logs.redact(*existing.values())
+            return Rendered(spec, expand(spec, existing), [], {}, frozenset(existing), [], dict(stored.hook_revisions),
+                            existing, inputs, shortcut=True)
         rendered = self._render_uncached(spec, checkout, existing)
+        rendered.inputs = inputs
         if not rendered.new_credentials:  # with new ones, the next pass reads them back and differs anyway
-            self._rendered = (key, rendered)
+            self._rendered = (inputs, rendered)
         return rendered
 
     def _guard_credentials(self, spec: Spec, existing: dict[str, str], stored: inventory_store.Stored,
@@ -356,12 +385,35 @@ class Reconciler:
                 raise PhaseFailed(Phase.RENDER, Reason.CLUSTER_UNREACHABLE, str(exc)) from exc
         return self._facts
 
+    def _plan_unchanged(self, spec: Spec, inventory: Inventory) -> Plan | None:
+        """The plan of a render that would equal the last complete one: every inventory object unchanged,
+        or None when any live object differs from its record (then the caller renders and plans)."""
+        live = self._read_live(spec, [(k, e.api_version) for k, e in inventory.entries.items()])
+        steps = []
+        for key, entry in inventory.entries.items():
+            obj = live.get(key)
+            if (obj is None or ownership.applied_hash(obj) != entry.applied_hash or not entry.fields_hash
+                    or ownership.owned_fields_hash(obj) != entry.fields_hash or ownership.manual_managers(obj)):
+                return None
+            steps.append(Step(key, Action.UNCHANGED, entry.service, "unchanged (render inputs unchanged)", None))
+        return Plan(tuple(steps))
+
     def _plan(self, spec: Spec, rendered: Rendered, inventory: Inventory) -> Plan:
-        # one LIST per kind, in the cloud's namespace for namespaced kinds (the policy keeps every
-        # namespaced object there), so the reconciler needs no cluster-wide read of Secrets
+        live = self._read_live(spec, [*((d.key, str(d.manifest["apiVersion"])) for d in rendered.desired),
+                                      *((k, e.api_version) for k, e in inventory.entries.items())])
+        guard = PruneGuard(frozenset(spec.charts) | {PRODUCT_SERVICE}, self.max_prune_fraction)
+        try:
+            return plan(rendered.desired, live, inventory, SERVICE_ORDER, guard,
+                        hooks=frozenset(h.key for h in rendered.hooks))
+        except PruneRefused as exc:
+            raise PhaseFailed(Phase.PLAN, Reason.PRUNE_REFUSED, str(exc), retry=Retry.WAIT_FOR_CHANGE) from exc
+
+    def _read_live(self, spec: Spec, keys: list[tuple[ObjectKey, str]]) -> dict[ObjectKey, Manifest]:
+        """Our live objects of every kind among ``keys``: one LIST per kind, in the cloud's namespace for
+        namespaced kinds (the policy keeps every namespaced object there), so the reconciler needs no
+        cluster-wide read of Secrets."""
         namespaced: dict[tuple[str, str], bool] = {}
-        for key, api_version in [*((d.key, d.manifest["apiVersion"]) for d in rendered.desired),
-                                 *((k, e.api_version) for k, e in inventory.entries.items())]:
+        for key, api_version in keys:
             namespaced[(api_version, key.kind)] = bool(key.namespace)
         kinds = set(namespaced)
         selector = pipeline.owned_selector(spec)
@@ -384,12 +436,7 @@ class Reconciler:
         except ApiError as exc:
             raise PhaseFailed(Phase.PLAN, Reason.CLUSTER_UNREACHABLE, str(exc)) from exc
         self._live = live
-        guard = PruneGuard(frozenset(spec.charts) | {PRODUCT_SERVICE}, self.max_prune_fraction)
-        try:
-            return plan(rendered.desired, live, inventory, SERVICE_ORDER, guard,
-                        hooks=frozenset(h.key for h in rendered.hooks))
-        except PruneRefused as exc:
-            raise PhaseFailed(Phase.PLAN, Reason.PRUNE_REFUSED, str(exc), retry=Retry.WAIT_FOR_CHANGE) from exc
+        return live
 
     def _apply(self, spec: Spec, rendered: Rendered, stored: inventory_store.Stored, the_plan: Plan,
                live_cr: Manifest | None, due: dict[str, helm_hooks.ChartHooks]) -> ChangeSet:
@@ -446,10 +493,13 @@ class Reconciler:
         self._fence(Phase.APPLY, changes)  # the inventory and Events below are writes too
         self.inventory = changes.next_inventory(executor.recorded or inventory)
         revisions = hook_record(stored.hook_revisions, executor.completed, executor.deleted, spec.charts)
+        complete = (failure is None and not changes.failed
+                    and all(c in executor.completed or c in executor.deleted for c in due))
+        inputs = rendered.inputs if complete else ""  # what a fresh process may skip rendering for
         if (self.inventory != inventory or executor.recorded is not None or rendered.new_credentials
-                or revisions != stored.hook_revisions):
+                or revisions != stored.hook_revisions or inputs != stored.render_inputs):
             try:
-                inventory_store.save(self.cluster, ref, self.inventory, names, revisions)
+                inventory_store.save(self.cluster, ref, self.inventory, names, revisions, inputs)
             except ApiError as exc:
                 log.error("inventory not saved", extra={"error": logs.scrub(str(exc))})
         for change in changes.changes:
@@ -542,6 +592,22 @@ def _summary(changes: ChangeSet) -> str:
     if changes.failed:
         text += f"; {len(changes.failed)} failed: " + "; ".join(str(c) for c in changes.failed[:3])
     return text or "nothing to do"
+
+
+def render_inputs(commit: str, credentials: str, facts: tuple[str, list[str]], helm: str) -> str:
+    """Digest of everything a render depends on: the commit (spec and directory charts; a Helm or OCI
+    source is pinned by version in it), the credentials, the cluster's versions, Helm, and this
+    product's own code. Equal digests render equal objects, so a fresh process may skip Helm."""
+    parts = [commit, credentials, facts[0], *sorted(facts[1]), helm, _helm_stamp(helm), pipeline.code_digest()]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def _helm_stamp(binary: str) -> str:
+    try:
+        stat = os.stat(binary)
+    except OSError:
+        return ""
+    return f"{stat.st_size}:{stat.st_mtime_ns}"
 
 
 def hook_record(recorded: Mapping[str, str], completed: Mapping[str, str], deleted: set[str],

@@ -1,0 +1,202 @@
+"""The unmodified OpenStack-Helm charts, end to end, on a 3 control-plane + 10 compute test bed.
+
+Charts come from the loopback Helm repository (``source: {type: helm}``, as operators get them).
+A first install converges with every hook Job complete; the second reconcile writes nothing; a
+one-value change writes only what it affects and re-runs only that chart's hooks; a release
+upgrade moves every image; switching a service off runs its pre-delete hooks, then prunes it.
+Each test builds the state it needs (a module fixture installs the cloud once, lazily), so each
+passes alone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from openstack_gitops import api
+from openstack_gitops.kube.client import Cluster
+from openstack_gitops.model import releases
+from reconciler.engine import inventory_store, status
+from reconciler.engine.identity import CloudRef
+from reconciler.engine.outcome import Reason
+from reconciler.engine.reconcile import Reconciler
+from testbed import bed
+
+from .reconcile_support import ConfigRepo, make_reconciler, object_writes_during, reconcile_until_converged
+
+CONTROL_PLANE, COMPUTE = 3, 10
+FROM_RELEASE, TO_RELEASE = releases.RELEASE_ORDER[-2], releases.RELEASE_ORDER[-1]
+
+
+@pytest.fixture(scope="module")
+def big_bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[bed.TestBed]:
+    directory = tmp_path_factory.mktemp("testbed-3-10")
+    tb = bed.up(directory, control_plane=CONTROL_PLANE, compute=COMPUTE, pod_ready_delay_ms=100)
+    try:
+        yield tb
+    finally:
+        bed.down(directory)
+
+
+class Cloud:
+    def __init__(self, testbed: bed.TestBed, root: Path, helm_repo: str, **edits: Any) -> None:
+        self.testbed = testbed
+        self.repo = ConfigRepo(root, helm_repo)
+        self.repo.edit(lambda doc: doc["spec"].update(release=FROM_RELEASE, **edits), "start")
+        self.reconciler: Reconciler = make_reconciler(testbed, str(self.repo.bare), root)
+        self.cluster = Cluster(testbed.api_client("admin"))
+        self.ref = CloudRef(self.repo.name, self.repo.namespace)
+
+    def items(self, api_version: str, kind: str) -> list[dict[str, Any]]:
+        return self.cluster.list(api_version, kind, f"{api.OWNER_LABEL}={self.repo.name}",
+                                 namespace=self.repo.namespace)
+
+    def pods(self) -> list[dict[str, Any]]:
+        return self.cluster.list("v1", "Pod", "", namespace=self.repo.namespace)
+
+    def job_uids(self) -> dict[str, str]:
+        return {j["metadata"]["name"]: j["metadata"]["uid"] for j in self.items("batch/v1", "Job")}
+
+
+@pytest.fixture(scope="module")
+def installed(big_bed: bed.TestBed, helm_repo: str, tmp_path_factory: pytest.TempPathFactory) -> Cloud:
+    cloud = Cloud(big_bed, tmp_path_factory.mktemp("cloud"), helm_repo)
+    outcome = reconcile_until_converged(cloud.reconciler, attempts=120)
+    assert outcome.ok and outcome.converged, outcome.message
+    return cloud
+
+
+def test_first_install_of_the_real_charts_converges(installed: Cloud) -> None:
+    cloud = installed
+    live = status.read(cloud.cluster, cloud.ref)
+    assert live is not None and live["status"]["state"] == "Ready", live and live.get("status")
+    # nova-compute (and libvirt) on every compute node
+    compute_nodes = {f"kwok-compute-{i}" for i in range(COMPUTE)}
+    for prefix in ("nova-compute-", "libvirt-"):
+        nodes = {p["spec"].get("nodeName") for p in cloud.pods() if p["metadata"]["name"].startswith(prefix)}
+        assert nodes == compute_nodes or len(nodes) == COMPUTE, (prefix, sorted(n or "" for n in nodes))
+    # every hook Job ran to completion; no test Pod and no pre-delete Job was ever created
+    jobs = cloud.items("batch/v1", "Job")
+    assert len(jobs) > 30
+    unfinished = [j["metadata"]["name"] for j in jobs
+                  if not any(c["type"] == "Complete" and c["status"] == "True"
+                             for c in (j.get("status") or {}).get("conditions") or [])]
+    assert unfinished == []
+    names = {j["metadata"]["name"] for j in jobs}
+    assert not names & {"glance-clean", "cinder-clean", "keystone-credential-cleanup"}
+    assert not [p for p in cloud.pods() if "test" in p["metadata"]["name"] and not p["metadata"].get("ownerReferences")]
+    # the pre-install Secrets exist; every chart's revision is recorded
+    assert cloud.cluster.get("v1", "Secret", "keystone-fernet-keys", cloud.repo.namespace) is not None
+    stored = inventory_store.load(cloud.cluster, cloud.ref)
+    assert set(stored.hook_revisions) == set(cloud.reconciler.spec.charts if cloud.reconciler.spec else ())
+
+
+def test_second_reconcile_writes_nothing_and_runs_no_hook(installed: Cloud) -> None:
+    cloud = installed
+    before = cloud.job_uids()
+    outcome, writes = object_writes_during(cloud.testbed, cloud.reconciler.reconcile)
+    assert outcome.ok, outcome.message
+    assert writes == []
+    assert cloud.job_uids() == before
+
+
+def test_one_value_change_writes_only_its_chart_and_reruns_only_its_hooks(installed: Cloud) -> None:
+    cloud = installed
+    before = cloud.job_uids()
+    cloud.repo.edit(lambda doc: doc["spec"]["overrides"].setdefault("placement", {}).update(
+        conf={"placement": {"DEFAULT": {"debug": True}}}), "placement debug")
+    outcome, writes = object_writes_during(cloud.testbed, cloud.reconciler.reconcile)
+    assert outcome.ok, outcome.message
+    real = [w for w in writes if not w.startswith("dry-run")]
+    assert real and all("placement" in w for w in real), real
+    after = cloud.job_uids()
+    rerun = sorted(name for name, uid in after.items() if before.get(name) != uid)
+    assert rerun and all(name.startswith("placement-") for name in rerun), rerun
+    assert {n for n in before if not n.startswith("placement-")} <= set(after)
+
+
+def _images(cloud: Cloud) -> set[str]:
+    out = set()
+    for kind in ("Deployment", "StatefulSet", "DaemonSet"):
+        for obj in cloud.items("apps/v1", kind):
+            spec = obj["spec"]["template"]["spec"]
+            out |= {c["image"] for c in [*spec.get("containers", []), *spec.get("initContainers", [])]}
+    for job in cloud.items("batch/v1", "Job"):
+        spec = job["spec"]["template"]["spec"]
+        out |= {c["image"] for c in [*spec.get("containers", []), *spec.get("initContainers", [])]}
+    return out
+
+
+def test_release_upgrade_moves_every_image_in_order(big_bed: bed.TestBed, helm_repo: str, tmp_path: Path) -> None:
+    cloud = Cloud(big_bed, tmp_path, helm_repo)
+    first = reconcile_until_converged(cloud.reconciler, attempts=120)
+    assert first.ok and first.converged, first.message
+    old_images = _images(cloud)
+    before = cloud.job_uids()
+    cloud.repo.edit(lambda doc: doc["spec"].update(release=TO_RELEASE), f"upgrade to {TO_RELEASE}")
+    outcome = reconcile_until_converged(cloud.reconciler, attempts=120)
+    assert outcome.ok and outcome.converged, outcome.message
+    new_images = _images(cloud)
+    wanted = {image for chart in cloud.reconciler.spec.charts  # type: ignore[union-attr]
+              for image in releases.images(TO_RELEASE, chart).values()}
+    assert new_images <= wanted, sorted(new_images - wanted)[:10]  # nothing left on an old or chart-default image
+    assert new_images != old_images
+    assert all(before.get(name) != uid for name, uid in cloud.job_uids().items()
+               if name.endswith("-db-sync")), "every db-sync re-ran with the new images"
+
+
+def test_switching_a_service_off_runs_its_pre_delete_hooks_then_prunes(big_bed: bed.TestBed, helm_repo: str,
+                                                                       tmp_path: Path) -> None:
+    cloud = Cloud(big_bed, tmp_path, helm_repo)
+    first = reconcile_until_converged(cloud.reconciler, attempts=120)
+    assert first.ok and first.converged, first.message
+    glance_before = {(o["kind"], o["metadata"]["name"]) for kind in ("Deployment", "Service", "ConfigMap")
+                     for o in cloud.items("apps/v1" if kind == "Deployment" else "v1", kind)
+                     if o["metadata"]["labels"].get(api.SERVICE_LABEL) == "glance"}
+    assert glance_before
+    cloud.repo.edit(lambda doc: doc["spec"]["services"].update({"image": {"enabled": False},
+                                                                 "compute": {"enabled": False}}), "image off")
+    outcome, writes = object_writes_during(cloud.testbed, cloud.reconciler.reconcile)
+    assert outcome.ok, outcome.message
+    real = [w for w in writes if not w.startswith("dry-run")]
+    clean = real.index("patch jobs/glance-clean")  # server-side apply creates with PATCH
+    first_prune = min(i for i, w in enumerate(real) if w.startswith("delete ") and "glance-clean" not in w)
+    assert clean < first_prune, real
+    assert "delete jobs/glance-clean" in real[clean:]  # the hook goes with its chart
+    left = [o for kind in ("Deployment", "Service", "ConfigMap", "Job")
+            for o in cloud.items("batch/v1" if kind == "Job" else "apps/v1" if kind == "Deployment" else "v1", kind)
+            if o["metadata"]["labels"].get(api.SERVICE_LABEL) == "glance"]
+    assert left == []
+    assert "glance" not in inventory_store.load(cloud.cluster, cloud.ref).hook_revisions
+
+
+def test_a_hook_that_does_not_complete_fails_the_reconcile_and_runs_again(big_bed: bed.TestBed, helm_repo: str,
+                                                                          tmp_path: Path) -> None:
+    services = {s: {"enabled": s in ("identity", "mariadb", "rabbitmq", "memcached")}
+                for s in ("identity", "image", "placement", "compute", "networking", "block-storage", "dashboard",
+                          "orchestration", "mariadb", "rabbitmq", "memcached")}
+    cloud = Cloud(big_bed, tmp_path, helm_repo, services=services, autoscaling={})
+    crash = releases.images(FROM_RELEASE, "keystone")["keystone_db_sync"] + "-crashloop"
+    cloud.repo.edit(lambda doc: doc["spec"]["overrides"].update(
+        keystone={"images": {"tags": {"keystone_db_sync": crash}}}), "a db-sync that never completes")
+    cloud.reconciler.hook_timeout = 5
+    outcome = cloud.reconciler.reconcile()
+    assert not outcome.ok and outcome.reason == Reason.HOOK_FAILED, outcome.message
+    assert "keystone-db-sync" in outcome.message and "did not complete" in outcome.message
+    assert "keystone" not in inventory_store.load(cloud.cluster, cloud.ref).hook_revisions
+    live = status.read(cloud.cluster, cloud.ref)
+    assert live is not None and live["status"]["state"] == "Failed"
+    # the fix: the next pass runs the chart's hooks again and records the revision
+    cloud.repo.edit(lambda doc: doc["spec"]["overrides"].pop("keystone"), "fix the image")
+    cloud.reconciler.hook_timeout = 300
+    deadline = time.monotonic() + 240
+    outcome = cloud.reconciler.reconcile()
+    while not (outcome.ok and outcome.converged) and time.monotonic() < deadline:
+        time.sleep(1)
+        outcome = cloud.reconciler.reconcile()
+    assert outcome.ok, outcome.message
+    assert "keystone" in inventory_store.load(cloud.cluster, cloud.ref).hook_revisions
