@@ -19,6 +19,7 @@ import pytest
 
 from openstack_gitops import api
 from openstack_gitops.kube.client import Cluster
+from openstack_gitops.kube.objects import ObjectKey
 from openstack_gitops.model import releases
 from reconciler.engine import inventory_store, status
 from reconciler.engine.identity import CloudRef
@@ -200,3 +201,27 @@ def test_a_hook_that_does_not_complete_fails_the_reconcile_and_runs_again(big_be
         outcome = cloud.reconciler.reconcile()
     assert outcome.ok, outcome.message
     assert "keystone" in inventory_store.load(cloud.cluster, cloud.ref).hook_revisions
+
+
+def test_a_fresh_process_runs_no_helm_when_nothing_changed_and_renders_on_drift(installed: Cloud,
+                                                                                tmp_path: Path) -> None:
+    cloud = installed
+    # a first fresh process records the inputs as it sees them (the long-running reconciler read the
+    # cluster's API versions before our CRD was served); the next one runs no Helm at all
+    assert make_reconciler(cloud.testbed, str(cloud.repo.bare), tmp_path / "fresh-0").reconcile().ok
+    fresh = make_reconciler(cloud.testbed, str(cloud.repo.bare), tmp_path / "fresh")
+    outcome, writes = object_writes_during(cloud.testbed, fresh.reconcile)
+    assert outcome.ok, outcome.message
+    assert writes == [] and fresh.helm.renders == 0
+    # a hand edit of a field we own: the next fresh process sees it, renders after all, and takes it back
+    config = next(c for c in cloud.items("v1", "ConfigMap")
+                  if c["metadata"]["labels"].get(api.SERVICE_LABEL) == "keystone" and c.get("data"))
+    name, field = config["metadata"]["name"], sorted(config["data"])[0]
+    cloud.cluster.patch_json("v1", ObjectKey("", "ConfigMap", cloud.repo.namespace, name),
+                             [{"op": "replace", "path": f"/data/{field.replace('~', '~0').replace('/', '~1')}",
+                               "value": "edited by hand"}])
+    fresh = make_reconciler(cloud.testbed, str(cloud.repo.bare), tmp_path / "fresh-2")
+    outcome, writes = object_writes_during(cloud.testbed, fresh.reconcile)
+    assert outcome.ok, outcome.message
+    assert fresh.helm.renders > 0 and f"patch configmaps/{name}" in writes, writes
+    assert cloud.cluster.get("v1", "ConfigMap", name, cloud.repo.namespace)["data"][field] == config["data"][field]
