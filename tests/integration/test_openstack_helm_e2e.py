@@ -159,6 +159,9 @@ def test_switching_a_service_off_runs_its_pre_delete_hooks_then_prunes(big_bed: 
                      for o in cloud.items("apps/v1" if kind == "Deployment" else "v1", kind)
                      if o["metadata"]["labels"].get(api.SERVICE_LABEL) == "glance"}
     assert glance_before
+    switched_off = {"glance", "nova", "libvirt"}  # compute needs image: both go
+    owned = {f"{_plural(kind)}/{name}" for kind, name, service in _owned(cloud)}
+    theirs = {f"{_plural(kind)}/{name}" for kind, name, service in _owned(cloud) if service in switched_off}
     cloud.repo.edit(lambda doc: doc["spec"]["services"].update({"image": {"enabled": False},
                                                                  "compute": {"enabled": False}}), "image off")
     outcome, writes = object_writes_during(cloud.testbed, cloud.reconciler.reconcile)
@@ -168,6 +171,8 @@ def test_switching_a_service_off_runs_its_pre_delete_hooks_then_prunes(big_bed: 
     first_prune = min(i for i, w in enumerate(real) if w.startswith("delete ") and "glance-clean" not in w)
     assert clean < first_prune, real
     assert "delete jobs/glance-clean" in real[clean:]  # the hook goes with its chart
+    deleted = {w.removeprefix("delete ") for w in real if w.startswith("delete ")} - {"jobs/glance-clean"}
+    assert deleted & owned == theirs  # exactly the switched-off charts' objects, nothing else
     left = [o for kind in ("Deployment", "Service", "ConfigMap", "Job")
             for o in cloud.items("batch/v1" if kind == "Job" else "apps/v1" if kind == "Deployment" else "v1", kind)
             if o["metadata"]["labels"].get(api.SERVICE_LABEL) == "glance"]
@@ -225,3 +230,15 @@ def test_a_fresh_process_runs_no_helm_when_nothing_changed_and_renders_on_drift(
     assert outcome.ok, outcome.message
     assert fresh.helm.renders > 0 and f"patch configmaps/{name}" in writes, writes
     assert cloud.cluster.get("v1", "ConfigMap", name, cloud.repo.namespace)["data"][field] == config["data"][field]
+
+
+def _owned(cloud: Cloud) -> list[tuple[str, str, str]]:
+    """(kind, name, service) of every object the inventory says the cloud owns."""
+    stored = inventory_store.load(cloud.cluster, cloud.ref)
+    return [(key.kind, key.name, entry.service) for key, entry in stored.inventory.entries.items()]
+
+
+def _plural(kind: str) -> str:
+    """The resource name the audit log uses for a kind (NetworkPolicy -> networkpolicies)."""
+    lower = kind.lower()
+    return lower[:-1] + "ies" if lower.endswith("y") else lower + ("es" if lower.endswith("s") else "s")

@@ -108,15 +108,22 @@ def test_one_value_change_writes_only_affected_objects(testbed: bed.TestBed, clo
               "nova: cpu_allocation_ratio 8")
     outcome, writes = object_writes_during(testbed, cloud["reconciler"].reconcile)
     assert outcome.ok, outcome.message
-    touched = changed(outcome.changes.changes)
-    assert "Secret/nova-etc" in touched, touched  # the rendered nova.conf
-    assert "DaemonSet/nova-compute-default" in touched  # its pods roll through the config hash annotation
+    objects = changed([c for c in outcome.changes.changes if c.action is not Action.HOOK])
+    hooks = changed([c for c in outcome.changes.changes if c.action is Action.HOOK])
+    assert "Secret/nova-etc" in objects, objects  # the rendered nova.conf
+    assert "DaemonSet/nova-compute-default" in objects  # its pods roll through the config hash annotation
+    assert "Job/nova-db-sync" in hooks, hooks  # nova's render changed: an upgrade of nova, its hooks run again
     assert all(c.service == "nova" for c in outcome.changes.changes if c.action is not Action.UNCHANGED)
-    # exactly one dry-run and one apply per changed object, nothing else
+    # one dry-run and one apply per changed object; a hook: dry-run, delete of the old run, apply
     resources = {"Secret": "secrets", "ConfigMap": "configmaps", "Deployment": "deployments",
                  "DaemonSet": "daemonsets", "StatefulSet": "statefulsets", "Job": "jobs"}
-    expected = sorted([f"{p}patch {resources[t.split('/')[0]]}/{t.split('/')[1]}"
-                       for t in touched for p in ("", "dry-run ")])
+
+    def resource(key: str) -> str:
+        kind, name = key.split("/")
+        return f"{resources[kind]}/{name}"
+
+    expected = sorted([f"{p}patch {resource(k)}" for k in objects for p in ("", "dry-run ")]
+                      + [f"{v} {resource(k)}" for k in hooks for v in ("dry-run patch", "delete", "patch")])
     assert sorted(writes) == expected
 
 
@@ -169,19 +176,24 @@ def test_disabling_a_service_prunes_it_in_reverse_order(testbed: bed.TestBed, cl
 
 
 def test_changed_job_is_deleted_and_recreated(testbed: bed.TestBed, cloud: dict[str, Any]) -> None:
+    """A plain Job (nova-cell-setup) is re-created when it changed; a hook Job (glance-db-sync) runs again."""
     repo: ConfigRepo = cloud["repo"]
     with testbed.api_client() as api:
         batch = client.BatchV1Api(api)
-        uid_before = batch.read_namespaced_job("glance-db-sync", repo.namespace).metadata.uid
-        repo.edit(lambda d: d["spec"]["overrides"].setdefault("glance", {}).update(
-            {"images": {"tags": {"glance_db_sync": "quay.io/airshipit/glance:2025.1-hotfix"}}}), "glance: hotfix")
+        uids = {name: batch.read_namespaced_job(name, repo.namespace).metadata.uid
+                for name in ("glance-db-sync", "nova-cell-setup")}
+        repo.edit(lambda d: d["spec"]["overrides"].update(
+            glance={"images": {"tags": {"glance_db_sync": "quay.io/airshipit/glance:2025.2-hotfix"}}},
+            nova={**d["spec"]["overrides"].get("nova", {}),
+                  "images": {"tags": {"nova_cell_setup": "quay.io/airshipit/nova:2025.2-hotfix"}}}), "hotfixes")
         outcome = cloud["reconciler"].reconcile()
         assert outcome.ok, outcome.message
-        recreated = [c.key.name for c in outcome.changes.changes if c.action is Action.RECREATE]
-        assert "glance-db-sync" in recreated
-        job = batch.read_namespaced_job("glance-db-sync", repo.namespace)
-        assert job.metadata.uid != uid_before
-        assert job.spec.template.spec.containers[0].image.endswith("hotfix")
+        assert "nova-cell-setup" in [c.key.name for c in outcome.changes.changes if c.action is Action.RECREATE]
+        assert "glance-db-sync" in [c.key.name for c in outcome.changes.changes if c.action is Action.HOOK]
+        for name, uid in uids.items():
+            job = batch.read_namespaced_job(name, repo.namespace)
+            assert job.metadata.uid != uid
+            assert job.spec.template.spec.containers[0].image.endswith("hotfix")
 
 
 def test_metrics_report_the_reconciles(testbed: bed.TestBed, cloud: dict[str, Any]) -> None:
