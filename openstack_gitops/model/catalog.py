@@ -284,7 +284,9 @@ CHARTS: Mapping[str, ChartInfo] = MappingProxyType(
             ChartInfo(
                 "rabbitmq",
                 "rabbitmq",
-                labels=_labels(server=_CP, jobs=_CP),
+                # rabbitmq-cluster-wait takes its node label's key from labels.jobs but its value from
+                # labels.test, so both are set (the chart's test Pod reads labels.test too)
+                labels=_labels(server=_CP, jobs=_CP, test=_CP),
                 secrets=_paths(
                     {
                         "endpoints.oslo_messaging.auth.user.password": "oslo_messaging.admin",
@@ -366,12 +368,20 @@ CHARTS: Mapping[str, ChartInfo] = MappingProxyType(
                     agent__dhcp=NodeRole.NETWORK,
                     agent__l3=NodeRole.NETWORK,
                     agent__metadata=NodeRole.NETWORK,
+                    netns_cleanup_cron=NodeRole.NETWORK,  # removes namespaces the agents above leave behind
                     ovs=NodeRole.NETWORK,  # also schedules the OVN metadata agent (OSH has no labels.ovn_metadata)
                     job=_CP,
                     server=_CP,
                     rpc_server=_CP,
                 ),
-                daemonsets=("dhcp_agent", "l3_agent", "metadata_agent", "ovs_agent", "ovn_metadata_agent"),
+                daemonsets=(
+                    "dhcp_agent",
+                    "l3_agent",
+                    "metadata_agent",
+                    "ovs_agent",
+                    "ovn_metadata_agent",
+                    "netns_cleanup_cron",
+                ),
                 secrets=_paths(
                     {
                         "conf.metadata_agent.DEFAULT.metadata_proxy_shared_secret": METADATA_SECRET,

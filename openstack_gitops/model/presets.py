@@ -74,7 +74,14 @@ AGENT_COMPONENTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
         "nova": ("compute",),
         "libvirt": ("libvirt",),
-        "neutron": ("agent.dhcp", "agent.l3", "agent.metadata", "agent.ovs", "agent.ovn_metadata"),
+        "neutron": (
+            "agent.dhcp",
+            "agent.l3",
+            "agent.metadata",
+            "agent.ovs",
+            "agent.ovn_metadata",
+            "netns_cleanup_cron",
+        ),
         "openvswitch": ("ovs.db", "ovs.vswitchd"),
         "ovn": ("ovn_controller",),
     }

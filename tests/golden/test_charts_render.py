@@ -47,12 +47,7 @@ RELEASE_TAG = re.compile(r":(\d{4}\.\d)-ubuntu_")  # quay.io/airshipit/<project>
 ObjectId = tuple[str, str, str]  # chart, kind, name
 
 # (chart, kind, name) -> why its pods do not follow the spec's nodeRoles.
-SELECTOR_GAPS: dict[ObjectId, str] = {
-    ("neutron", "DaemonSet", "neutron-netns-cleanup-cron-default"): "reads labels.netns_cleanup_cron, "
-    "which the expansion does not set",
-    ("rabbitmq", "Job", "rabbitmq-cluster-wait"): "the chart takes the key from labels.jobs but the value from "
-    "labels.test, which the expansion does not set",
-}
+SELECTOR_GAPS: dict[ObjectId, str] = {}
 
 # Service type -> why its public endpoint in Keystone is not under spec.publicDomain.
 PUBLIC_GAPS: dict[str, str] = {
@@ -98,6 +93,7 @@ AGENTS: dict[tuple[str, str], tuple[str, str]] = {
     ("neutron", "agent.metadata"): ("neutron-metadata-agent-default", "neutron-metadata-agent"),
     ("neutron", "agent.ovs"): ("neutron-ovs-agent-default", "neutron-ovs-agent"),
     ("neutron", "agent.ovn_metadata"): ("neutron-ovn-metadata-agent-default", "neutron-ovn-metadata-agent"),
+    ("neutron", "netns_cleanup_cron"): ("neutron-netns-cleanup-cron-default", "neutron-netns-cleanup-cron"),
     ("openvswitch", "ovs.db"): ("openvswitch", "openvswitch-db"),
     ("openvswitch", "ovs.vswitchd"): ("openvswitch", "openvswitch-vswitchd"),
     ("ovn", "ovn_controller"): ("ovn-controller-default", "controller"),
@@ -107,8 +103,6 @@ AGENTS: dict[tuple[str, str], tuple[str, str]] = {
 NOT_SCALED: dict[ObjectId, str] = {
     ("mariadb", "Deployment", "mariadb-controller"): "the chart's leader-elected Galera controller: one replica by "
     "design; its resources stay the chart's",
-    ("neutron", "DaemonSet", "neutron-netns-cleanup-cron-default"): "not in presets.AGENT_COMPONENTS: resources "
-    "stay the chart's",
 }
 
 # Neutron agents per backend: only these run next to neutron-server.
@@ -249,6 +243,10 @@ def test_every_pod_runs_on_the_nodes_of_its_role(real_cloud: CloudFn) -> None:
         pytest.param(TEMPLATE, "openvswitch", "DaemonSet", "openvswitch", "network", id="openvswitch"),
         pytest.param(TEMPLATE, "neutron", "DaemonSet", "neutron-l3-agent-default", "network", id="l3-agent"),
         pytest.param(TEMPLATE, "neutron", "DaemonSet", "neutron-ovs-agent-default", "network", id="ovs-agent"),
+        pytest.param(LARGE_CLOUD, "neutron", "DaemonSet", "neutron-netns-cleanup-cron-default", "network",
+                     id="netns-cleanup-cron"),
+        pytest.param(LARGE_CLOUD, "rabbitmq", "Job", "rabbitmq-cluster-wait", "control_plane",
+                     id="rabbitmq-cluster-wait"),
     ],
 )
 def test_a_component_runs_on_its_role(real_cloud: CloudFn, spec_file: Path, chart: str, kind: str, name: str,
