@@ -126,6 +126,7 @@ API_ENDPOINTS: tuple[ApiEndpoint, ...] = (
     ApiEndpoint("network", "neutron", "neutron-server", "neutron", "/", "api", 9696),
     ApiEndpoint("volumev3", "cinderv3", "cinder-api", "cinder", "/v3/%(tenant_id)s", "api", 8776),
     ApiEndpoint("orchestration", "heat", "heat-api", "heat", "/v1/%(project_id)s", "api", 8004),
+    ApiEndpoint("cloudformation", "heat-cfn", "heat-cfn", "cloudformation", "/v1", "api", 8000),
     ApiEndpoint("dashboard", "horizon", "horizon-int", "horizon", "/", "web", 80),
 )
 """Every OpenStack chart receives all of these, so a chart's values never depend on which other

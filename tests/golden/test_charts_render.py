@@ -50,10 +50,7 @@ ObjectId = tuple[str, str, str]  # chart, kind, name
 SELECTOR_GAPS: dict[ObjectId, str] = {}
 
 # Service type -> why its public endpoint in Keystone is not under spec.publicDomain.
-PUBLIC_GAPS: dict[str, str] = {
-    "cloudformation": "heat-cfn's API has no catalog.API_ENDPOINTS entry, so its public URL stays the chart's "
-    "cluster-internal default",
-}
+PUBLIC_GAPS: dict[str, str] = {}
 PUBLIC_SUFFIX = "-ks-endpoints-public"
 
 # Replicated workloads: (chart, pod.replicas component) -> (kind, name). Must cover presets.REPLICA_COMPONENTS.
@@ -366,13 +363,23 @@ def public_endpoints(cloud: Cloud) -> dict[str, str]:
 def test_public_endpoints_are_registered_under_the_public_domain(real_cloud: CloudFn) -> None:
     cloud = real_cloud(LARGE_CLOUD)
     public = public_endpoints(cloud)
-    assert {"image", "compute", "network", "volumev3", "orchestration", "placement"} <= set(public)
+    assert {"image", "compute", "network", "volumev3", "orchestration", "cloudformation", "placement"} <= set(public)
     outside = {service: url for service, url in public.items() if service not in PUBLIC_GAPS
                and not (urlsplit(url).hostname or "").endswith(f".{cloud.spec.public_domain}")}
     assert outside == {}
     for service in PUBLIC_GAPS:
         assert not (urlsplit(public[service]).hostname or "").endswith(f".{cloud.spec.public_domain}"), (
             f"{service} is public now: remove it from PUBLIC_GAPS")
+
+
+def test_heat_gives_instances_the_public_cloudformation_url(real_cloud: CloudFn) -> None:
+    """Instances call heat-cfn back (metadata, wait conditions) from outside the cluster."""
+    cloud = real_cloud(LARGE_CLOUD)
+    conf = dict(line.split(" = ", 1) for line in secret_text(cloud, "heat", "heat-etc", "heat.conf").splitlines()
+                if " = " in line)
+    domain = cloud.spec.public_domain
+    assert conf["heat_metadata_server_url"] == f"https://cloudformation.{domain}"
+    assert conf["heat_waitcondition_server_url"] == f"https://cloudformation.{domain}/v1/waitcondition"
 
 
 def test_a_config_change_rolls_the_pods_through_the_config_hash(real_cloud: CloudFn, render_chart: Any) -> None:
