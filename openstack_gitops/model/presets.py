@@ -68,7 +68,10 @@ REPLICA_COMPONENTS: Mapping[str, Mapping[str, ComponentClass]] = MappingProxyTyp
 
 RESOURCE_KEYS: Mapping[str, Mapping[str, str]] = MappingProxyType({"nova": {"osapi": "api"}})
 """chart -> replica component -> its `pod.resources` key, where OSH names the two differently
-(nova-api-osapi reads `pod.replicas.osapi` but `pod.resources.api`)."""
+(nova-api-osapi reads `pod.replicas.osapi` but `pod.resources.api`). The keys are the ones the
+templates read, whatever values.yaml declares: memcached's StatefulSet reads `pod.resources.server`
+(values.yaml declares an unread `memcached`), cinder-backup `backup`, neutron-rpc-server
+`rpc_server` (both undeclared); tests/golden/test_values_contract.py renders all three."""
 
 AGENT_COMPONENTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
