@@ -270,14 +270,14 @@ CHARTS: Mapping[str, ChartInfo] = MappingProxyType(
                 "mariadb",
                 "mariadb",
                 labels=_labels(server=_CP, prometheus_mysql_exporter=_CP, job=_CP, controller=_CP, db_controller=_CP),
-                # Not the Galera SST user (`auth.sst`, sst@127.0.0.1): the chart writes its password into
-                # the mariadb-etc ConfigMap (wsrep_sst_auth), where the render policy refuses a
-                # stored credential; it stays the chart's until the policy allows that one key.
                 secrets=_paths(
                     {
                         "endpoints.oslo_db.auth.admin.password": "oslo_db.admin",
                         "endpoints.oslo_db.auth.audit.password": "oslo_db.audit",
                         "endpoints.oslo_db.auth.exporter.password": "oslo_db.exporter",  # Prometheus exporter
+                        # Galera's SST user (sst@127.0.0.1): also written into the mariadb-etc ConfigMap
+                        # (wsrep_sst_auth), the one ConfigMap option policy.CONFIG_EXCEPTIONS allows
+                        "endpoints.oslo_db.auth.sst.password": "oslo_db.sst",
                     }
                 ),
                 account_names=_paths({"endpoints.oslo_db.auth.admin.username": DB_ADMIN_USER}),

@@ -51,15 +51,7 @@ NOT_CREDENTIALS: Mapping[KeyPath, str] = {
 }
 # Chart defaults deliberately left in the render: (where, the default) -> why. Keep it short;
 # test_every_allowed_default_is_still_rendered fails once an entry excuses nothing.
-LEFT_AT_DEFAULT: Mapping[tuple[str, str], str] = {
-    ("mariadb: ConfigMap/mariadb-etc[00-base.cnf]", "password"): (
-        "wsrep_sst_auth of the Galera SST user sst@127.0.0.1 (localhost only): the chart writes it into a "
-        "ConfigMap, where the render policy refuses a stored credential (catalog.py, mariadb)"
-    ),
-    ("mariadb: Secret/mariadb-dbsst-password[MYSQL_DBSST_PASSWORD]", "password"): (
-        "the same SST user as start.py creates it: it must equal the ConfigMap's wsrep_sst_auth"
-    ),
-}
+LEFT_AT_DEFAULT: Mapping[tuple[str, str], str] = {}
 # Defaults every chart family is known to ship, whether or not a values.yaml still spells them.
 KNOWN_DEFAULTS = ("password", "openstack-cookie", "supersecret", "9aee62c0-5253-4a86-b189-e0fb71fa503c")
 # Defaults that are also ordinary words of config files: matched in credential positions only.
@@ -313,3 +305,13 @@ def test_a_generated_secret_reaches_the_config_that_reads_it(
         assert f"{option}='{stored}'" in text
     else:
         assert text == stored
+
+
+def test_galera_sst_user_has_one_generated_password(real_cloud: CloudFn, texts: Callable[[Path], list[Text]]) -> None:
+    """start.py creates sst@127.0.0.1 from the Secret; the donor's mariabackup logs in with the
+    ConfigMap's wsrep_sst_auth: both carry the stored credential (policy.CONFIG_EXCEPTIONS)."""
+    stored = real_cloud(TEMPLATE).credentials["oslo_db.sst"]
+    by_where = {t.where: t.text for t in texts(TEMPLATE)}
+    assert by_where["mariadb: Secret/mariadb-dbsst-password[MYSQL_DBSST_PASSWORD]"] == stored
+    config = by_where["mariadb: ConfigMap/mariadb-etc[00-base.cnf]"]
+    assert re.findall(r"(?m)^\s*wsrep_sst_auth\s*=\s*(\S+)", config) == [f"sst:{stored}"]

@@ -158,6 +158,7 @@ METADATA = "neutron.metadata_proxy_shared_secret"
         ("horizon", "conf.horizon.local_settings.config.horizon_secret_key", "horizon.secret_key"),
         ("heat", "conf.heat.DEFAULT.auth_encryption_key", "heat.auth_encryption_key"),
         ("cinder", "endpoints.oslo_cache.auth.memcache_secret_key", "oslo_cache.memcache_secret_key"),
+        ("mariadb", "endpoints.oslo_db.auth.sst.password", "oslo_db.sst"),  # Galera SST: policy.CONFIG_EXCEPTIONS
     ],
     ids=str,
 )
@@ -172,7 +173,6 @@ def test_a_values_path_carries_its_credential(chart: str, path: str, credential:
         ("horizon", "endpoints.oslo_messaging.auth.admin.password"),  # horizon has no broker
         ("placement", "endpoints.oslo_messaging.auth.admin.password"),
         ("nova", "endpoints.oslo_db_api.auth.nova.password"),  # the mirror charts' key, not the real chart's
-        ("mariadb", "endpoints.oslo_db.auth.sst.password"),  # in a ConfigMap by chart design: left to the chart
         ("memcached", "endpoints.oslo_cache.auth.memcache_secret_key"),
     ],
     ids=str,

@@ -18,9 +18,11 @@ ROOT_PASSWORD = "root-Pa55word-0123456789abcdefghijklmnopqrs"  # a fake stored c
 NOVA_PASSWORD = "nova-Pa55word-0123456789abcdefghijklmnopqrs"
 COOKIE = "erlang-cookie-0123456789abcdefghijklmnopqrstu"
 MQ_ADMIN = "mq-admin-Pa55word-0123456789abcdefghijklmno"
+SST = "sst-Pa55word-0123456789abcdefghijklmnopqrstu"
 CREDENTIALS = {"oslo_db.admin": ROOT_PASSWORD, "oslo_db.nova": NOVA_PASSWORD, "short": "abc1234",
-               "oslo_messaging.erlang_cookie": COOKIE, "oslo_messaging.admin": MQ_ADMIN}
-CARRIED = {"nova": ["oslo_db.admin", "oslo_db.nova", "oslo_messaging.admin"], "mariadb": ["oslo_db.admin"],
+               "oslo_messaging.erlang_cookie": COOKIE, "oslo_messaging.admin": MQ_ADMIN, "oslo_db.sst": SST}
+CARRIED = {"nova": ["oslo_db.admin", "oslo_db.nova", "oslo_messaging.admin"],
+           "mariadb": ["oslo_db.admin", "oslo_db.sst"],
            "memcached": [], "rabbitmq": ["oslo_messaging.admin", "oslo_messaging.erlang_cookie"]}
 RBAC_GROUP = "rbac.authorization.k8s.io"
 RBAC = f"{RBAC_GROUP}/v1"
@@ -88,6 +90,14 @@ OVN_CONTROLLER = [
 Render = list[tuple[str, dict[str, Any]]]  # (chart, object) pairs, in render order
 
 
+def mariadb_etc(base_cnf: str, name: str = "mariadb-etc", **data: str) -> dict[str, Any]:
+    """upstream mariadb's server config: 00-base.cnf carries `wsrep_sst_auth=sst:<password>`."""
+    return obj("ConfigMap", name, data={"00-base.cnf": base_cnf, **data})
+
+
+BASE_CNF = f"[mysqld]\nwsrep_on=1\nwsrep_sst_auth=sst:{SST}\nwsrep_sst_method=mariabackup\n"
+
+
 def render(*items: tuple[str, dict[str, Any]]) -> Render:
     return list(items)
 
@@ -130,6 +140,8 @@ ALLOWED: dict[str, Render] = {
     "upstream-rabbitmq-admin-uri-env": render(("rabbitmq", obj("Pod", "rabbitmq-test", spec={"containers": [
         {"name": "test", "env": [{"name": "RABBITMQ_ADMIN_CONNECTION",
                                   "value": f"rabbit://rabbitmq:{MQ_ADMIN}@rabbitmq:15672/"}]}]}))),
+    "upstream-mariadb-sst-auth-in-mariadb-etc": render(("mariadb", mariadb_etc(BASE_CNF))),
+    "upstream-mariadb-sst-auth-indented": render(("mariadb", mariadb_etc(f"[mysqld]\n  wsrep_sst_auth = sst:{SST}\n"))),
     "secret-referenced-not-copied": render(("nova", deployment("nova-api", env=[
         {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "nova-db-user", "key": "password"}}}]))),
 }
@@ -290,6 +302,34 @@ REFUSED: dict[str, tuple[Render, Rule, str]] = {
     "another-credential-in-the-excepted-env-var": (
         render(("rabbitmq", deployment("x", env=[{"name": "RABBITMQ_ERLANG_COOKIE", "value": ROOT_PASSWORD}]))),
         Rule.CREDENTIAL, "oslo_db.admin outside Secret data"),
+    "sst-password-in-another-option-of-the-same-file": (
+        render(("mariadb", mariadb_etc(BASE_CNF + f"[client]\npassword={SST}\n"))), Rule.CREDENTIAL,
+        "ConfigMap/openstack/mariadb-etc (chart mariadb): holds the stored credential oslo_db.sst outside Secret data"),
+    "sst-password-in-a-comment-after-the-option": (
+        render(("mariadb", mariadb_etc(f"[mysqld]\nwsrep_sst_auth=sst:x # {SST}\n"))),
+        Rule.CREDENTIAL, "oslo_db.sst outside Secret data"),
+    "sst-password-glued-to-a-comment-after-the-option": (
+        render(("mariadb", mariadb_etc(f"[mysqld]\nwsrep_sst_auth=sst:x#{SST}\n"))),
+        Rule.CREDENTIAL, "oslo_db.sst outside Secret data"),
+    "sst-password-in-another-key-of-mariadb-etc": (
+        render(("mariadb", mariadb_etc(BASE_CNF, **{"99-extra.cnf": f"[mysqld]\nwsrep_sst_auth=sst:{SST}\n"}))),
+        Rule.CREDENTIAL, "oslo_db.sst outside Secret data"),
+    "sst-auth-in-another-configmap-of-mariadb": (
+        render(("mariadb", mariadb_etc(BASE_CNF, name="mariadb-etc-copy"))), Rule.CREDENTIAL,
+        "ConfigMap/openstack/mariadb-etc-copy (chart mariadb): holds the stored credential oslo_db.sst"),
+    "sst-auth-in-a-configmap-named-mariadb-etc-of-another-chart": (
+        render(("nova", mariadb_etc(BASE_CNF))), Rule.CREDENTIAL,
+        "ConfigMap/openstack/mariadb-etc (chart nova): holds the stored credential oslo_db.sst"),
+    "root-password-as-wsrep-sst-auth": (
+        render(("mariadb", mariadb_etc(f"[mysqld]\nwsrep_sst_auth=root:{ROOT_PASSWORD}\n"))), Rule.CREDENTIAL,
+        "oslo_db.admin outside Secret data"),
+    "sst-auth-and-an-annotation-of-mariadb-etc": (
+        render(("mariadb", {**mariadb_etc(BASE_CNF), "metadata": {"name": "mariadb-etc", "namespace": NS,
+                                                                   "annotations": {"x": SST}}})),
+        Rule.CREDENTIAL, "oslo_db.sst outside Secret data"),
+    "sst-auth-in-a-secret-of-another-chart": (
+        render(("nova", secret("nova-x", {"00-base.cnf": BASE_CNF}))), Rule.CREDENTIAL,
+        "oslo_db.sst in its data, but the chart does not carry it"),
     "credential-in-a-secret-annotation": (
         render(("nova", secret("nova-db-user", {"password": NOVA_PASSWORD}, annotations={"x": NOVA_PASSWORD}))),
         Rule.CREDENTIAL, "oslo_db.nova outside Secret data"),
