@@ -194,6 +194,7 @@ class ChartInfo:
     deployment_upgrades: bool = True  # its Deployments read pod.lifecycle.upgrades.deployments
     secrets: Mapping[str, str] = field(default_factory=lambda: _EMPTY)  # other values path -> credential
     account_names: Mapping[str, str] = field(default_factory=lambda: _EMPTY)  # values path -> fixed user name
+    settings: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)  # values the product fixes, every spec
 
     @property
     def openstack(self) -> bool:
@@ -235,6 +236,7 @@ def _chart(
     labels: Mapping[str, NodeRole],
     daemonsets: tuple[str, ...] = (),
     secrets: Mapping[str, str] = _EMPTY,
+    settings: Mapping[str, Any] = _EMPTY,
 ) -> ChartInfo:
     """An OpenStack service chart: DB user, vhost and service account are all named after the chart."""
     return ChartInfo(
@@ -250,6 +252,7 @@ def _chart(
         labels=labels,
         daemonsets=daemonsets,
         secrets=secrets,
+        settings=settings,
     )
 
 
@@ -306,7 +309,18 @@ CHARTS: Mapping[str, ChartInfo] = MappingProxyType(
                 region_keys=(),
                 labels=_labels(api=_CP, job=_CP),
             ),
-            _chart("glance", "image", labels=_labels(api=_CP, job=_CP)),
+            _chart(
+                "glance",
+                "image",
+                labels=_labels(api=_CP, job=_CP),
+                # Images on the PersistentVolumeClaim glance-images (the chart renders it and glance-tmp,
+                # mounts both in glance-api and stores with glance's `file` backend): the chart's
+                # default, swift, needs an object store this cloud does not run.
+                settings=MappingProxyType({"storage": "pvc"}),
+                # Only read with storage: swift (an operator's override): glance-storage-init sets it
+                # as the service account's Temp-URL key (SWIFT_TMPURL_KEY, policy.ENV_EXCEPTIONS).
+                secrets=_paths({"endpoints.object_store.auth.glance.tmpurlkey": "glance.swift_tmpurl_key"}),
+            ),
             _chart(
                 "placement",
                 "placement",

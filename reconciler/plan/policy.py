@@ -105,6 +105,9 @@ ENV_EXCEPTIONS: Mapping[str, Mapping[str, frozenset[str]]] = {
         "RABBITMQ_ERLANG_COOKIE": frozenset({"oslo_messaging.erlang_cookie"}),
         "RABBITMQ_ADMIN_CONNECTION": frozenset({"oslo_messaging.admin"}),
     },
+    # glance-storage-init sets the Temp-URL key of glance's Swift account from a plain env value,
+    # rendered only when an operator overrides glance's storage to swift (the product uses pvc).
+    "glance": {"SWIFT_TMPURL_KEY": frozenset({"glance.swift_tmpurl_key"})},
 }
 
 # Where upstream OpenStack-Helm writes a credential into a ConfigMap, allowed there and nowhere else:

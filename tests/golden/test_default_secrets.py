@@ -122,9 +122,12 @@ def texts(real_cloud: CloudFn) -> Callable[[Path], list[Text]]:
 
 
 def data_texts(desired: Iterable[Desired]) -> Iterator[Text]:
-    """The decoded data of every Secret and ConfigMap of a render."""
+    """The decoded data of every Secret and ConfigMap of a render, and every container's plain env
+    value (glance-storage-init set the chart's Temp-URL key `supersecret` as one)."""
     for d in desired:
         where = f"{d.service}: {d.key.kind}/{d.key.name}"
+        for container, name, value in env_values(d.manifest):
+            yield Text(f"{where} {container} env {name}", value, True)
         if d.key.kind == "Secret":
             for key, value in (d.manifest.get("data") or {}).items():
                 yield Text(f"{where}[{key}]", _b64(str(value)), True)
@@ -133,6 +136,22 @@ def data_texts(desired: Iterable[Desired]) -> Iterator[Text]:
         elif d.key.kind == "ConfigMap":
             for key, value in (d.manifest.get("data") or {}).items():
                 yield Text(f"{where}[{key}]", str(value), False)
+
+
+def env_values(tree: Any, container: str = "") -> Iterator[tuple[str, str, str]]:
+    """(container, env var, value) of every plain env value anywhere in a manifest."""
+    if isinstance(tree, Mapping):
+        here = str(tree["name"]) if isinstance(tree.get("env"), list) and "name" in tree else container
+        for key, value in tree.items():
+            if key == "env" and isinstance(value, list):
+                for e in value:
+                    if isinstance(e, Mapping) and isinstance(e.get("value"), str):
+                        yield here, str(e.get("name")), e["value"]
+            else:
+                yield from env_values(value, here)
+    elif isinstance(tree, list):
+        for item in tree:
+            yield from env_values(item, container)
 
 
 def _b64(value: str) -> str:

@@ -19,10 +19,12 @@ NOVA_PASSWORD = "nova-Pa55word-0123456789abcdefghijklmnopqrs"
 COOKIE = "erlang-cookie-0123456789abcdefghijklmnopqrstu"
 MQ_ADMIN = "mq-admin-Pa55word-0123456789abcdefghijklmno"
 SST = "sst-Pa55word-0123456789abcdefghijklmnopqrstu"
+TMPURL = "tmpurl-key-0123456789abcdefghijklmnopqrstuvw"
 CREDENTIALS = {"oslo_db.admin": ROOT_PASSWORD, "oslo_db.nova": NOVA_PASSWORD, "short": "abc1234",
-               "oslo_messaging.erlang_cookie": COOKIE, "oslo_messaging.admin": MQ_ADMIN, "oslo_db.sst": SST}
+               "oslo_messaging.erlang_cookie": COOKIE, "oslo_messaging.admin": MQ_ADMIN, "oslo_db.sst": SST,
+               "glance.swift_tmpurl_key": TMPURL}
 CARRIED = {"nova": ["oslo_db.admin", "oslo_db.nova", "oslo_messaging.admin"],
-           "mariadb": ["oslo_db.admin", "oslo_db.sst"],
+           "mariadb": ["oslo_db.admin", "oslo_db.sst"], "glance": ["glance.swift_tmpurl_key"],
            "memcached": [], "rabbitmq": ["oslo_messaging.admin", "oslo_messaging.erlang_cookie"]}
 RBAC_GROUP = "rbac.authorization.k8s.io"
 RBAC = f"{RBAC_GROUP}/v1"
@@ -142,6 +144,9 @@ ALLOWED: dict[str, Render] = {
                                   "value": f"rabbit://rabbitmq:{MQ_ADMIN}@rabbitmq:15672/"}]}]}))),
     "upstream-mariadb-sst-auth-in-mariadb-etc": render(("mariadb", mariadb_etc(BASE_CNF))),
     "upstream-mariadb-sst-auth-indented": render(("mariadb", mariadb_etc(f"[mysqld]\n  wsrep_sst_auth = sst:{SST}\n"))),
+    "upstream-glance-swift-tmpurl-key-env": render(("glance", obj("Job", "glance-storage-init", api_version="batch/v1",
+        spec={"template": {"spec": {"containers": [{"name": "glance-storage-init", "env": [
+            {"name": "STORAGE_BACKEND", "value": "swift"}, {"name": "SWIFT_TMPURL_KEY", "value": TMPURL}]}]}}}))),
     "secret-referenced-not-copied": render(("nova", deployment("nova-api", env=[
         {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "nova-db-user", "key": "password"}}}]))),
 }
@@ -330,6 +335,12 @@ REFUSED: dict[str, tuple[Render, Rule, str]] = {
     "sst-auth-in-a-secret-of-another-chart": (
         render(("nova", secret("nova-x", {"00-base.cnf": BASE_CNF}))), Rule.CREDENTIAL,
         "oslo_db.sst in its data, but the chart does not carry it"),
+    "swift-tmpurl-key-in-another-env-var": (
+        render(("glance", deployment("glance-api", env=[{"name": "TMPURL_COPY", "value": TMPURL}]))),
+        Rule.CREDENTIAL, "glance.swift_tmpurl_key outside Secret data"),
+    "swift-tmpurl-key-env-in-another-chart": (
+        render(("nova", deployment("nova-api", env=[{"name": "SWIFT_TMPURL_KEY", "value": TMPURL}]))),
+        Rule.CREDENTIAL, "glance.swift_tmpurl_key outside Secret data"),
     "credential-in-a-secret-annotation": (
         render(("nova", secret("nova-db-user", {"password": NOVA_PASSWORD}, annotations={"x": NOVA_PASSWORD}))),
         Rule.CREDENTIAL, "oslo_db.nova outside Secret data"),
