@@ -20,7 +20,7 @@ from reconciler.engine import pipeline
 from reconciler.plan import policy
 from reconciler.plan.diff import Desired
 
-from .chart_support import TEMPLATE, CloudFn, Rendered, RenderFn
+from .chart_support import EXAMPLES, TEMPLATE, CloudFn, Rendered, RenderFn
 
 TMPURL_KEY = "glance.swift_tmpurl_key"
 
@@ -50,6 +50,14 @@ def test_glance_stores_images_on_its_persistent_volume_claims(real_cloud: CloudF
     init = env(glance.find("Job", "glance-storage-init"), "glance-storage-init")
     assert init["STORAGE_BACKEND"] == "pvc"
     assert "SWIFT_TMPURL_KEY" not in init
+
+
+def test_a_cloud_with_many_glance_apis_shares_its_images_read_write_many(real_cloud: CloudFn) -> None:
+    """large-cloud runs 3+ glance-api replicas: its override gives both claims a ReadWriteMany class."""
+    glance = real_cloud(EXAMPLES / "large-cloud.yaml").renders["glance"]
+    for name in ("glance-images", "glance-tmp"):
+        claim = glance.find("PersistentVolumeClaim", name)["spec"]
+        assert (claim["accessModes"], claim["storageClassName"]) == (["ReadWriteMany"], "shared-fs"), name
 
 
 @pytest.fixture(scope="module")
