@@ -126,6 +126,7 @@ API_ENDPOINTS: tuple[ApiEndpoint, ...] = (
     ApiEndpoint("network", "neutron", "neutron-server", "neutron", "/", "api", 9696),
     ApiEndpoint("volumev3", "cinderv3", "cinder-api", "cinder", "/v3/%(tenant_id)s", "api", 8776),
     ApiEndpoint("orchestration", "heat", "heat-api", "heat", "/v1/%(project_id)s", "api", 8004),
+    ApiEndpoint("cloudformation", "heat-cfn", "heat-cfn", "cloudformation", "/v1", "api", 8000),
     ApiEndpoint("dashboard", "horizon", "horizon-int", "horizon", "/", "web", 80),
 )
 """Every OpenStack chart receives all of these, so a chart's values never depend on which other
@@ -193,6 +194,7 @@ class ChartInfo:
     deployment_upgrades: bool = True  # its Deployments read pod.lifecycle.upgrades.deployments
     secrets: Mapping[str, str] = field(default_factory=lambda: _EMPTY)  # other values path -> credential
     account_names: Mapping[str, str] = field(default_factory=lambda: _EMPTY)  # values path -> fixed user name
+    settings: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)  # values the product fixes, every spec
 
     @property
     def openstack(self) -> bool:
@@ -234,6 +236,7 @@ def _chart(
     labels: Mapping[str, NodeRole],
     daemonsets: tuple[str, ...] = (),
     secrets: Mapping[str, str] = _EMPTY,
+    settings: Mapping[str, Any] = _EMPTY,
 ) -> ChartInfo:
     """An OpenStack service chart: DB user, vhost and service account are all named after the chart."""
     return ChartInfo(
@@ -249,6 +252,7 @@ def _chart(
         labels=labels,
         daemonsets=daemonsets,
         secrets=secrets,
+        settings=settings,
     )
 
 
@@ -269,14 +273,14 @@ CHARTS: Mapping[str, ChartInfo] = MappingProxyType(
                 "mariadb",
                 "mariadb",
                 labels=_labels(server=_CP, prometheus_mysql_exporter=_CP, job=_CP, controller=_CP, db_controller=_CP),
-                # Not the Galera SST user (`auth.sst`, sst@127.0.0.1): the chart writes its password into
-                # the mariadb-etc ConfigMap (wsrep_sst_auth), where the render policy refuses a
-                # stored credential; it stays the chart's until the policy allows that one key.
                 secrets=_paths(
                     {
                         "endpoints.oslo_db.auth.admin.password": "oslo_db.admin",
                         "endpoints.oslo_db.auth.audit.password": "oslo_db.audit",
                         "endpoints.oslo_db.auth.exporter.password": "oslo_db.exporter",  # Prometheus exporter
+                        # Galera's SST user (sst@127.0.0.1): also written into the mariadb-etc ConfigMap
+                        # (wsrep_sst_auth), the one ConfigMap option policy.CONFIG_EXCEPTIONS allows
+                        "endpoints.oslo_db.auth.sst.password": "oslo_db.sst",
                     }
                 ),
                 account_names=_paths({"endpoints.oslo_db.auth.admin.username": DB_ADMIN_USER}),
@@ -284,7 +288,9 @@ CHARTS: Mapping[str, ChartInfo] = MappingProxyType(
             ChartInfo(
                 "rabbitmq",
                 "rabbitmq",
-                labels=_labels(server=_CP, jobs=_CP),
+                # rabbitmq-cluster-wait takes its node label's key from labels.jobs but its value from
+                # labels.test, so both are set (the chart's test Pod reads labels.test too)
+                labels=_labels(server=_CP, jobs=_CP, test=_CP),
                 secrets=_paths(
                     {
                         "endpoints.oslo_messaging.auth.user.password": "oslo_messaging.admin",
@@ -303,7 +309,18 @@ CHARTS: Mapping[str, ChartInfo] = MappingProxyType(
                 region_keys=(),
                 labels=_labels(api=_CP, job=_CP),
             ),
-            _chart("glance", "image", labels=_labels(api=_CP, job=_CP)),
+            _chart(
+                "glance",
+                "image",
+                labels=_labels(api=_CP, job=_CP),
+                # Images on the PersistentVolumeClaim glance-images (the chart renders it and glance-tmp,
+                # mounts both in glance-api and stores with glance's `file` backend): the chart's
+                # default, swift, needs an object store this cloud does not run.
+                settings=MappingProxyType({"storage": "pvc"}),
+                # Only read with storage: swift (an operator's override): glance-storage-init sets it
+                # as the service account's Temp-URL key (SWIFT_TMPURL_KEY, policy.ENV_EXCEPTIONS).
+                secrets=_paths({"endpoints.object_store.auth.glance.tmpurlkey": "glance.swift_tmpurl_key"}),
+            ),
             _chart(
                 "placement",
                 "placement",
@@ -366,12 +383,20 @@ CHARTS: Mapping[str, ChartInfo] = MappingProxyType(
                     agent__dhcp=NodeRole.NETWORK,
                     agent__l3=NodeRole.NETWORK,
                     agent__metadata=NodeRole.NETWORK,
+                    netns_cleanup_cron=NodeRole.NETWORK,  # removes namespaces the agents above leave behind
                     ovs=NodeRole.NETWORK,  # also schedules the OVN metadata agent (OSH has no labels.ovn_metadata)
                     job=_CP,
                     server=_CP,
                     rpc_server=_CP,
                 ),
-                daemonsets=("dhcp_agent", "l3_agent", "metadata_agent", "ovs_agent", "ovn_metadata_agent"),
+                daemonsets=(
+                    "dhcp_agent",
+                    "l3_agent",
+                    "metadata_agent",
+                    "ovs_agent",
+                    "ovn_metadata_agent",
+                    "netns_cleanup_cron",
+                ),
                 secrets=_paths(
                     {
                         "conf.metadata_agent.DEFAULT.metadata_proxy_shared_secret": METADATA_SECRET,

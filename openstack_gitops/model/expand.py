@@ -34,9 +34,11 @@ DAEMONSET_UPGRADE = {"enabled": True, "min_ready_seconds": 0, "max_unavailable":
 
 
 def release_defaults(spec: Spec, chart: str, _: Mapping[str, str]) -> Values:
-    """What the release pins and what never varies: images, internal endpoints, rollout strategy."""
+    """What the release pins and what never varies: images, internal endpoints, rollout strategy,
+    the chart's fixed settings (glance's storage)."""
     info = CHARTS[chart]
     values: Values = {
+        **merge_all([info.settings]),
         "images": {"tags": images(spec.release, chart), "pull_policy": PULL_POLICY},
         "endpoints": endpoints.static_endpoints(chart),
         # every replicated component starts at the charts' own default of 1; the preset raises it

@@ -68,13 +68,23 @@ REPLICA_COMPONENTS: Mapping[str, Mapping[str, ComponentClass]] = MappingProxyTyp
 
 RESOURCE_KEYS: Mapping[str, Mapping[str, str]] = MappingProxyType({"nova": {"osapi": "api"}})
 """chart -> replica component -> its `pod.resources` key, where OSH names the two differently
-(nova-api-osapi reads `pod.replicas.osapi` but `pod.resources.api`)."""
+(nova-api-osapi reads `pod.replicas.osapi` but `pod.resources.api`). The keys are the ones the
+templates read, whatever values.yaml declares: memcached's StatefulSet reads `pod.resources.server`
+(values.yaml declares an unread `memcached`), cinder-backup `backup`, neutron-rpc-server
+`rpc_server` (both undeclared); tests/golden/test_values_contract.py renders all three."""
 
 AGENT_COMPONENTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
         "nova": ("compute",),
         "libvirt": ("libvirt",),
-        "neutron": ("agent.dhcp", "agent.l3", "agent.metadata", "agent.ovs", "agent.ovn_metadata"),
+        "neutron": (
+            "agent.dhcp",
+            "agent.l3",
+            "agent.metadata",
+            "agent.ovs",
+            "agent.ovn_metadata",
+            "netns_cleanup_cron",
+        ),
         "openvswitch": ("ovs.db", "ovs.vswitchd"),
         "ovn": ("ovn_controller",),
     }

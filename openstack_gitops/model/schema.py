@@ -6,20 +6,31 @@ would have been accepted, so each violation is translated into a SpecError here.
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
 
-from jsonschema import Draft202012Validator, ValidationError
+import yaml
+from jsonschema import Draft202012Validator, FormatChecker, ValidationError
 
 from .errors import SpecError
 from .source import Document, Path, SourceMap
 
 SCHEMA_FILE = "openstackdeployment.schema.json"
+PLAIN_STRING = "yaml-plain-string"  # the schema's `format` of text a chart template writes unquoted
+
+# Plain scalars that YAML readers other than PyYAML's take for something else than a string: go-yaml
+# v2's YAML 1.1 booleans y/n, and numbers in Go's and YAML 1.2's syntax (1e3, 0o17, 0x1F, 0b1, 1_000).
+_OTHER_BOOLEANS = frozenset({"y", "Y", "n", "N"})
+_NUMBER = re.compile(
+    r"[-+]?(0[xXoObB][0-9A-Fa-f_]+|[0-9][0-9_]*(\.[0-9_]*)?([eE][-+]?[0-9]+)?|\.[0-9]+([eE][-+]?[0-9]+)?)"
+)
 
 _TYPE_WORDS = {
     "object": "a mapping",
@@ -41,9 +52,47 @@ def schema() -> Mapping[str, Any]:
     return loaded
 
 
+def unquoted_reading(text: str) -> str | None:
+    """What `text` is read as when a template writes it unquoted into YAML, in words ("the boolean
+    true", "the number 1", "null", "a date"), or None when it stays the string `text`. Pure.
+
+    Judged by PyYAML's safe loader (YAML 1.1: the reconciler parses every render with it) and, to
+    be safe with any other reader of the manifests, by what go-yaml and YAML 1.2 read as booleans
+    or numbers beyond it.
+    """
+    if text in _OTHER_BOOLEANS:
+        return "a boolean"
+    if _NUMBER.fullmatch(text):
+        return "a number"
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return "malformed YAML"
+    if isinstance(value, str) and value == text:
+        return None
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if value is None:
+        return "null"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, datetime.date):
+        return "a date"
+    return f"a {type(value).__name__}"
+
+
+def _format_checker() -> FormatChecker:
+    checker = FormatChecker(formats=())
+    checker.checks(PLAIN_STRING)(lambda value: not isinstance(value, str) or unquoted_reading(value) is None)
+    return checker
+
+
+_FORMATS = _format_checker()
+
+
 def check(document: Document) -> list[SpecError]:
     """Every schema violation of `document`, sorted by line; empty when it conforms."""
-    validator = Draft202012Validator(schema())
+    validator = Draft202012Validator(schema(), format_checker=_FORMATS)
     found: dict[tuple[str, str], SpecError] = {}
     for error in validator.iter_errors(document.data):
         for spec_error in _explain(error, document.source):
@@ -102,9 +151,13 @@ def _explain(error: ValidationError, source: SourceMap) -> Iterator[SpecError]:
     elif v.keyword == "type":
         wanted = [str(w) for w in (v.expected if isinstance(v.expected, list) else [v.expected])]
         expected = " or ".join(_TYPE_WORDS.get(w, w) for w in wanted)
-        if "string" in wanted and isinstance(instance, int | float) and not isinstance(instance, bool):
+        if v.subschema.get("format") == PLAIN_STRING:
+            expected = str(v.subschema.get("description", expected))  # quoting it would not do
+        elif "string" in wanted and isinstance(instance, int | float) and not isinstance(instance, bool):
             expected += f', quoted: "{instance}"'
         yield source.error(path, f"wrong type: got {_describe(instance)}", expected)
+    elif v.keyword == "format" and v.expected == PLAIN_STRING:
+        yield source.error(path, _unquoted_problem("value", instance), str(v.subschema.get("description", "")))
     else:
         yield source.error(path, f"invalid value {_show(instance)}", str(v.subschema.get("description", v.message)))
 
@@ -112,13 +165,19 @@ def _explain(error: ValidationError, source: SourceMap) -> Iterator[SpecError]:
 def _explain_key(v: _Violation, source: SourceMap) -> Iterator[SpecError]:
     """A mapping key that the schema refuses (unknown chart name, malformed label key)."""
     key = str(v.instance)
-    if v.keyword == "enum":
+    if v.keyword == "format" and v.expected == PLAIN_STRING:
+        yield source.error((*v.path, key), _unquoted_problem("key", key), str(v.subschema.get("description", "")))
+    elif v.keyword == "enum":
         noun = v.subschema.get("title", "key")
         yield source.error(
             (*v.path, key), f"unknown {noun} '{key}'{_did_you_mean(key, v.expected)}", _one_of(v.expected)
         )
     else:
         yield source.error((*v.path, key), f"invalid key '{key}'", str(v.subschema.get("description", v.message)))
+
+
+def _unquoted_problem(noun: str, text: object) -> str:
+    return f"{noun} {_show(text)} is read as {unquoted_reading(str(text))} when a chart template writes it unquoted"
 
 
 def _one_of(choices: Any) -> str:

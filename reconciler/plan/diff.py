@@ -22,13 +22,18 @@ from reconciler.plan.order import sort_key
 IMMUTABLE_SPEC_KINDS = frozenset({"Job"})
 
 
+# Helm's "never delete this" annotation (`keep`): Helm leaves such an object in place when a release
+# drops it, and so does prune (glance's image PVCs carry it; hooks.py honours it for hook objects).
+RESOURCE_POLICY_ANNOTATION = "helm.sh/resource-policy"
+
+
 class Action(StrEnum):
     CREATE = "create"
     UPDATE = "update"
     RECREATE = "recreate"
     UNCHANGED = "unchanged"
     PRUNE = "prune"
-    KEEP = "keep"  # left the render but protected (annotated prune: disabled)
+    KEEP = "keep"  # left the render but protected (prune: disabled, or helm.sh/resource-policy: keep)
     HOOK = "hook"  # a Helm hook object created for its chart's install, upgrade or delete (plan.hooks)
     FORGET = "forget"  # in the inventory, but gone from the cluster or no longer ours: only the record goes
 
@@ -182,6 +187,9 @@ def _decide_gone(key: ObjectKey, live: Manifest | None, inventory: Inventory) ->
         return Step(key, Action.FORGET, service, "already gone from the cluster", None)
     if kobjects.labels_of(live).get(api.MANAGED_BY_LABEL) != api.FIELD_MANAGER:
         return Step(key, Action.FORGET, service, "no longer carries our ownership label", None)
-    if kobjects.annotations_of(live).get(api.PRUNE_ANNOTATION) == "disabled":
+    annotations = kobjects.annotations_of(live)
+    if annotations.get(api.PRUNE_ANNOTATION) == "disabled":
         return Step(key, Action.KEEP, service, f"annotated {api.PRUNE_ANNOTATION}=disabled", None)
+    if str(annotations.get(RESOURCE_POLICY_ANNOTATION, "")).strip() == "keep":
+        return Step(key, Action.KEEP, service, f"annotated {RESOURCE_POLICY_ANNOTATION}=keep", None)
     return Step(key, Action.PRUNE, service, "removed from Git", None)

@@ -32,13 +32,12 @@ from openstack_gitops.api import HOOK_REVISION_ANNOTATION
 from openstack_gitops.kube import objects as kobjects
 from openstack_gitops.kube.objects import Manifest, ObjectKey
 from reconciler.plan import ownership
-from reconciler.plan.diff import Desired
+from reconciler.plan.diff import RESOURCE_POLICY_ANNOTATION, Desired
 from reconciler.plan.manifests import RenderInvalid
 
 HOOK_ANNOTATION = "helm.sh/hook"
 WEIGHT_ANNOTATION = "helm.sh/hook-weight"
 DELETE_POLICY_ANNOTATION = "helm.sh/hook-delete-policy"
-RESOURCE_POLICY_ANNOTATION = "helm.sh/resource-policy"
 E = TypeVar("E", bound=StrEnum)
 
 

@@ -12,7 +12,8 @@ ones), so this is checked on the whole render before anything is written:
   built-in such as cluster-admin) and binds only ServiceAccounts of the cloud's namespace;
 - no rule grants ``*`` or the ``escalate``/``bind``/``impersonate`` verbs, no ClusterRole
   aggregates or is aggregated, and a ClusterRole grants only ``CLUSTER_ROLE_GRANTS``;
-- a stored credential appears only in the data of Secrets of a chart that carries it.
+- a stored credential appears only in the data of Secrets of a chart that carries it (and where
+  ``ENV_EXCEPTIONS`` and ``CONFIG_EXCEPTIONS`` name an upstream chart that puts one elsewhere).
 
 RBAC (manifests/rbac.yaml) is the second line: the apiserver refuses what the reconciler's
 service account may not do even if a rule here were missing.
@@ -24,6 +25,7 @@ import base64
 import binascii
 import bisect
 import contextlib
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -103,6 +105,18 @@ ENV_EXCEPTIONS: Mapping[str, Mapping[str, frozenset[str]]] = {
         "RABBITMQ_ERLANG_COOKIE": frozenset({"oslo_messaging.erlang_cookie"}),
         "RABBITMQ_ADMIN_CONNECTION": frozenset({"oslo_messaging.admin"}),
     },
+    # glance-storage-init sets the Temp-URL key of glance's Swift account from a plain env value,
+    # rendered only when an operator overrides glance's storage to swift (the product uses pvc).
+    "glance": {"SWIFT_TMPURL_KEY": frozenset({"glance.swift_tmpurl_key"})},
+}
+
+# Where upstream OpenStack-Helm writes a credential into a ConfigMap, allowed there and nowhere else:
+# (chart, ConfigMap, data key, option) -> credential names; only the value of that one option line
+# of that one key is excused. mariadb writes the Galera SST user's `user:password` into its server
+# config (mariadb-etc, 00-base.cnf: `wsrep_sst_auth=sst:<password>`), which every mariadb-server
+# pod mounts; start.py creates that user for 127.0.0.1 only, for the donor's local mariabackup.
+CONFIG_EXCEPTIONS: Mapping[tuple[str, str, str, str], frozenset[str]] = {
+    ("mariadb", "mariadb-etc", "00-base.cnf", "wsrep_sst_auth"): frozenset({"oslo_db.sst"}),
 }
 
 AGGREGATE_LABEL_PREFIX = "rbac.authorization.k8s.io/aggregate-to-"
@@ -384,7 +398,7 @@ def _credentials(desired: Sequence[Desired], credentials: Mapping[str, str],
     out = []
     for (index, name), in_data in sorted(found.items()):
         d = desired[index]
-        if not in_data and _only_in_excepted_env(d, name, needles[name]):
+        if not in_data and _only_where_excepted(d, name, needles[name]):
             continue
         holders = sorted(c for c, names in carried.items() if name in names)
         allowed = ("a stored credential may appear only in the data of Secrets of a chart that carries it ("
@@ -394,16 +408,33 @@ def _credentials(desired: Sequence[Desired], credentials: Mapping[str, str],
     return out
 
 
-def _only_in_excepted_env(d: Desired, name: str, forms: Sequence[str]) -> bool:
-    """True when ``name`` appears in ``d`` only as the value of env vars ENV_EXCEPTIONS allows it in."""
-    allowed = {var for var, names in ENV_EXCEPTIONS.get(d.service, {}).items() if name in names}
-    if not allowed:
+def _only_where_excepted(d: Desired, name: str, forms: Sequence[str]) -> bool:
+    """True when ``name`` appears in ``d`` only as the value of env vars ENV_EXCEPTIONS allows it in
+    or of config options CONFIG_EXCEPTIONS allows it in."""
+    env = {var for var, names in ENV_EXCEPTIONS.get(d.service, {}).items() if name in names}
+    options = {(key, option) for (chart, config_map, key, option), names in CONFIG_EXCEPTIONS.items()
+               if name in names and chart == d.service and d.key.kind == "ConfigMap" and d.key.group == ""
+               and d.key.name == config_map}
+    if not env and not options:
         return False
     manifest = d.manifest
     if d.key.kind == "Secret" and d.key.group == "":
         manifest = _secret_payload(manifest)[1]
-    text = _serialize(_without_env(manifest, allowed))
+    text = _serialize(_without_options(_without_env(manifest, env), options))
     return not any(form in text for form in forms)
+
+
+def _without_options(manifest: Manifest, options: set[tuple[str, str]]) -> Manifest:
+    """A copy of a ConfigMap where the option of each (data key, option) of ``options`` has no value
+    (up to a space or an option-file comment: a comment after it is kept)."""
+    data = manifest.get("data")
+    if not options or not isinstance(data, Mapping):
+        return manifest
+    out = dict(data)
+    for key, option in options:
+        if isinstance(out.get(key), str):
+            out[key] = re.sub(rf"(?m)^(\s*{re.escape(option)}\s*=\s*)[^\s#;]+", r"\1", out[key])
+    return {**manifest, "data": out}
 
 
 def _without_env(value: Any, names: set[str]) -> Any:

@@ -47,18 +47,10 @@ RELEASE_TAG = re.compile(r":(\d{4}\.\d)-ubuntu_")  # quay.io/airshipit/<project>
 ObjectId = tuple[str, str, str]  # chart, kind, name
 
 # (chart, kind, name) -> why its pods do not follow the spec's nodeRoles.
-SELECTOR_GAPS: dict[ObjectId, str] = {
-    ("neutron", "DaemonSet", "neutron-netns-cleanup-cron-default"): "reads labels.netns_cleanup_cron, "
-    "which the expansion does not set",
-    ("rabbitmq", "Job", "rabbitmq-cluster-wait"): "the chart takes the key from labels.jobs but the value from "
-    "labels.test, which the expansion does not set",
-}
+SELECTOR_GAPS: dict[ObjectId, str] = {}
 
 # Service type -> why its public endpoint in Keystone is not under spec.publicDomain.
-PUBLIC_GAPS: dict[str, str] = {
-    "cloudformation": "heat-cfn's API has no catalog.API_ENDPOINTS entry, so its public URL stays the chart's "
-    "cluster-internal default",
-}
+PUBLIC_GAPS: dict[str, str] = {}
 PUBLIC_SUFFIX = "-ks-endpoints-public"
 
 # Replicated workloads: (chart, pod.replicas component) -> (kind, name). Must cover presets.REPLICA_COMPONENTS.
@@ -98,6 +90,7 @@ AGENTS: dict[tuple[str, str], tuple[str, str]] = {
     ("neutron", "agent.metadata"): ("neutron-metadata-agent-default", "neutron-metadata-agent"),
     ("neutron", "agent.ovs"): ("neutron-ovs-agent-default", "neutron-ovs-agent"),
     ("neutron", "agent.ovn_metadata"): ("neutron-ovn-metadata-agent-default", "neutron-ovn-metadata-agent"),
+    ("neutron", "netns_cleanup_cron"): ("neutron-netns-cleanup-cron-default", "neutron-netns-cleanup-cron"),
     ("openvswitch", "ovs.db"): ("openvswitch", "openvswitch-db"),
     ("openvswitch", "ovs.vswitchd"): ("openvswitch", "openvswitch-vswitchd"),
     ("ovn", "ovn_controller"): ("ovn-controller-default", "controller"),
@@ -107,8 +100,6 @@ AGENTS: dict[tuple[str, str], tuple[str, str]] = {
 NOT_SCALED: dict[ObjectId, str] = {
     ("mariadb", "Deployment", "mariadb-controller"): "the chart's leader-elected Galera controller: one replica by "
     "design; its resources stay the chart's",
-    ("neutron", "DaemonSet", "neutron-netns-cleanup-cron-default"): "not in presets.AGENT_COMPONENTS: resources "
-    "stay the chart's",
 }
 
 # Neutron agents per backend: only these run next to neutron-server.
@@ -249,6 +240,10 @@ def test_every_pod_runs_on_the_nodes_of_its_role(real_cloud: CloudFn) -> None:
         pytest.param(TEMPLATE, "openvswitch", "DaemonSet", "openvswitch", "network", id="openvswitch"),
         pytest.param(TEMPLATE, "neutron", "DaemonSet", "neutron-l3-agent-default", "network", id="l3-agent"),
         pytest.param(TEMPLATE, "neutron", "DaemonSet", "neutron-ovs-agent-default", "network", id="ovs-agent"),
+        pytest.param(LARGE_CLOUD, "neutron", "DaemonSet", "neutron-netns-cleanup-cron-default", "network",
+                     id="netns-cleanup-cron"),
+        pytest.param(LARGE_CLOUD, "rabbitmq", "Job", "rabbitmq-cluster-wait", "control_plane",
+                     id="rabbitmq-cluster-wait"),
     ],
 )
 def test_a_component_runs_on_its_role(real_cloud: CloudFn, spec_file: Path, chart: str, kind: str, name: str,
@@ -368,13 +363,23 @@ def public_endpoints(cloud: Cloud) -> dict[str, str]:
 def test_public_endpoints_are_registered_under_the_public_domain(real_cloud: CloudFn) -> None:
     cloud = real_cloud(LARGE_CLOUD)
     public = public_endpoints(cloud)
-    assert {"image", "compute", "network", "volumev3", "orchestration", "placement"} <= set(public)
+    assert {"image", "compute", "network", "volumev3", "orchestration", "cloudformation", "placement"} <= set(public)
     outside = {service: url for service, url in public.items() if service not in PUBLIC_GAPS
                and not (urlsplit(url).hostname or "").endswith(f".{cloud.spec.public_domain}")}
     assert outside == {}
     for service in PUBLIC_GAPS:
         assert not (urlsplit(public[service]).hostname or "").endswith(f".{cloud.spec.public_domain}"), (
             f"{service} is public now: remove it from PUBLIC_GAPS")
+
+
+def test_heat_gives_instances_the_public_cloudformation_url(real_cloud: CloudFn) -> None:
+    """Instances call heat-cfn back (metadata, wait conditions) from outside the cluster."""
+    cloud = real_cloud(LARGE_CLOUD)
+    conf = dict(line.split(" = ", 1) for line in secret_text(cloud, "heat", "heat-etc", "heat.conf").splitlines()
+                if " = " in line)
+    domain = cloud.spec.public_domain
+    assert conf["heat_metadata_server_url"] == f"https://cloudformation.{domain}"
+    assert conf["heat_waitcondition_server_url"] == f"https://cloudformation.{domain}/v1/waitcondition"
 
 
 def test_a_config_change_rolls_the_pods_through_the_config_hash(real_cloud: CloudFn, render_chart: Any) -> None:

@@ -51,15 +51,7 @@ NOT_CREDENTIALS: Mapping[KeyPath, str] = {
 }
 # Chart defaults deliberately left in the render: (where, the default) -> why. Keep it short;
 # test_every_allowed_default_is_still_rendered fails once an entry excuses nothing.
-LEFT_AT_DEFAULT: Mapping[tuple[str, str], str] = {
-    ("mariadb: ConfigMap/mariadb-etc[00-base.cnf]", "password"): (
-        "wsrep_sst_auth of the Galera SST user sst@127.0.0.1 (localhost only): the chart writes it into a "
-        "ConfigMap, where the render policy refuses a stored credential (catalog.py, mariadb)"
-    ),
-    ("mariadb: Secret/mariadb-dbsst-password[MYSQL_DBSST_PASSWORD]", "password"): (
-        "the same SST user as start.py creates it: it must equal the ConfigMap's wsrep_sst_auth"
-    ),
-}
+LEFT_AT_DEFAULT: Mapping[tuple[str, str], str] = {}
 # Defaults every chart family is known to ship, whether or not a values.yaml still spells them.
 KNOWN_DEFAULTS = ("password", "openstack-cookie", "supersecret", "9aee62c0-5253-4a86-b189-e0fb71fa503c")
 # Defaults that are also ordinary words of config files: matched in credential positions only.
@@ -130,9 +122,12 @@ def texts(real_cloud: CloudFn) -> Callable[[Path], list[Text]]:
 
 
 def data_texts(desired: Iterable[Desired]) -> Iterator[Text]:
-    """The decoded data of every Secret and ConfigMap of a render."""
+    """The decoded data of every Secret and ConfigMap of a render, and every container's plain env
+    value (glance-storage-init set the chart's Temp-URL key `supersecret` as one)."""
     for d in desired:
         where = f"{d.service}: {d.key.kind}/{d.key.name}"
+        for container, name, value in env_values(d.manifest):
+            yield Text(f"{where} {container} env {name}", value, True)
         if d.key.kind == "Secret":
             for key, value in (d.manifest.get("data") or {}).items():
                 yield Text(f"{where}[{key}]", _b64(str(value)), True)
@@ -141,6 +136,22 @@ def data_texts(desired: Iterable[Desired]) -> Iterator[Text]:
         elif d.key.kind == "ConfigMap":
             for key, value in (d.manifest.get("data") or {}).items():
                 yield Text(f"{where}[{key}]", str(value), False)
+
+
+def env_values(tree: Any, container: str = "") -> Iterator[tuple[str, str, str]]:
+    """(container, env var, value) of every plain env value anywhere in a manifest."""
+    if isinstance(tree, Mapping):
+        here = str(tree["name"]) if isinstance(tree.get("env"), list) and "name" in tree else container
+        for key, value in tree.items():
+            if key == "env" and isinstance(value, list):
+                for e in value:
+                    if isinstance(e, Mapping) and isinstance(e.get("value"), str):
+                        yield here, str(e.get("name")), e["value"]
+            else:
+                yield from env_values(value, here)
+    elif isinstance(tree, list):
+        for item in tree:
+            yield from env_values(item, container)
 
 
 def _b64(value: str) -> str:
@@ -313,3 +324,13 @@ def test_a_generated_secret_reaches_the_config_that_reads_it(
         assert f"{option}='{stored}'" in text
     else:
         assert text == stored
+
+
+def test_galera_sst_user_has_one_generated_password(real_cloud: CloudFn, texts: Callable[[Path], list[Text]]) -> None:
+    """start.py creates sst@127.0.0.1 from the Secret; the donor's mariabackup logs in with the
+    ConfigMap's wsrep_sst_auth: both carry the stored credential (policy.CONFIG_EXCEPTIONS)."""
+    stored = real_cloud(TEMPLATE).credentials["oslo_db.sst"]
+    by_where = {t.where: t.text for t in texts(TEMPLATE)}
+    assert by_where["mariadb: Secret/mariadb-dbsst-password[MYSQL_DBSST_PASSWORD]"] == stored
+    config = by_where["mariadb: ConfigMap/mariadb-etc[00-base.cnf]"]
+    assert re.findall(r"(?m)^\s*wsrep_sst_auth\s*=\s*(\S+)", config) == [f"sst:{stored}"]

@@ -4,7 +4,10 @@ chart reads, and the values that matter take effect when the real helm renders t
 1. Keys: for the template spec and every example, each leaf path the expansion computes for a chart
    (release defaults, size preset and spec layers; the operator's `overrides` are the operator's
    business) must exist in that chart's values.yaml in the unmodified upstream OpenStack-Helm
-   charts, and must not replace a mapping there. A misspelled or non-OSH key is silently ignored by
+   charts, or be read by its full path in one of the chart's own templates (`.Values.<path>`:
+   memcached's StatefulSet reads `pod.resources.server`, cinder-backup `pod.resources.backup`,
+   neutron-rpc-server `pod.resources.rpc_server`, none of them declared in values.yaml), and must
+   not replace a mapping there. A misspelled or non-OSH key is silently ignored by
    Helm, so only this test notices. An account or password (`endpoints.*.auth.*`) is never excused:
    one the chart lacks is a credential nothing reads.
 2. Effects: nova, neutron and libvirt rendered with the expanded values show the preset's
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -23,7 +27,7 @@ import pytest
 import yaml
 
 from openstack_gitops.model import LAYER_NAMES, Size, Spec, expand, layered_values, load_spec, validate
-from openstack_gitops.model.catalog import API_ENDPOINTS, CHARTS, NetworkBackend, NodeRole
+from openstack_gitops.model.catalog import API_ENDPOINTS, AUTHTOKEN_REGION, CHARTS, NetworkBackend, NodeRole
 from openstack_gitops.model.presets import REPLICA_COMPONENTS, RESOURCES
 from openstack_gitops.model.tree import merge_all
 
@@ -44,13 +48,15 @@ EXEMPT: Mapping[tuple[str, KeyPath], str] = {
     # public host, port and scheme are ones OSH leaves out (host_fqdn_override.public ships
     # commented out). The unit tests pin the endpoint shapes.
     **{(ANY_CHART, ("endpoints", api.service_type)): "same API endpoints for every chart" for api in API_ENDPOINTS},
-    # The region of each config section the chart fills from `endpoints.identity.auth` at render
-    # time and so leaves out of its defaults (catalog.ChartInfo.region_keys).
+    # The region of each config section the chart leaves out of its defaults
+    # (catalog.ChartInfo.region_keys); its INI file takes any option under conf.<section>. glance
+    # and heat are not listed: their configmap-etc templates read keystone_authtoken.region_name.
     **{
         (chart, ("conf", info.conf_section, *path)): "region the chart fills in, absent from its defaults"
         for chart, info in CHARTS.items()
         if info.conf_section
         for path in info.region_keys
+        if not (chart in ("glance", "heat") and path == AUTHTOKEN_REGION)
     },
     # An oslo.config option the chart leaves to heat's built-in default, a string every deployment
     # shares; heat reads any [DEFAULT] option of conf.heat.
@@ -60,12 +66,6 @@ EXEMPT: Mapping[tuple[str, KeyPath], str] = {
     ("memcached", ("pod", "lifecycle", "upgrades", "deployments", "rolling_update", "max_surge")): (
         "read by helm-toolkit's upgrade snippet"
     ),
-    # Not intended: presets.RESOURCE_KEYS names a pod.resources key the 2026.1.0 chart does not have
-    # (memcached's is `memcached`; cinder-backup and neutron-rpc-server have none), so these
-    # limits are inert. Listed so they stay visible until presets.py maps them.
-    ("memcached", ("pod", "resources", "server")): "presets: chart key is pod.resources.memcached",
-    ("cinder", ("pod", "resources", "backup")): "presets: the chart has no backup resources",
-    ("neutron", ("pod", "resources", "rpc_server")): "presets: the chart has no rpc_server resources",
 }
 
 # What neutron's `[DEFAULT] service_plugins` must be per backend (CONTRACT.md "Backend switch").
@@ -89,6 +89,21 @@ def computed_values(spec: Spec) -> dict[str, dict[str, Any]]:
     """chart -> the expansion's values without the operator's raw overrides."""
     layers = layered_values(spec, fake_credentials(spec))
     return {chart: merge_all(v[name] for name in LAYER_NAMES if name != OPERATOR_LAYER) for chart, v in layers.items()}
+
+
+@pytest.fixture(scope="module")
+def template_reads(charts_root: Path) -> Callable[[str, KeyPath], bool]:
+    """template_reads(chart, path): one of the chart's own templates reads `.Values.<path>` whole
+    (`mismatches` asks for the first key of a leaf's path that values.yaml lacks)."""
+    cache: dict[str, str] = {}
+
+    def reads(chart: str, path: KeyPath) -> bool:
+        if chart not in cache:
+            files = sorted((charts_root / chart / "templates").rglob("*"))
+            cache[chart] = "\n".join(f.read_text() for f in files if f.is_file())
+        return re.search(rf"\.Values\.{re.escape('.'.join(path))}(?![\w.])", cache[chart]) is not None
+
+    return reads
 
 
 @pytest.fixture(scope="module")
@@ -130,12 +145,20 @@ def exemption(chart: str, path: KeyPath) -> tuple[str, KeyPath] | None:
     return None
 
 
-def mismatches(chart: str, values: Mapping[str, Any], defaults: Mapping[str, Any]) -> Iterator[tuple[KeyPath, str]]:
-    """Leaves the chart does not declare (or that would replace one of its mappings), with why."""
+def mismatches(
+    chart: str,
+    values: Mapping[str, Any],
+    defaults: Mapping[str, Any],
+    template_reads: Callable[[str, KeyPath], bool] = lambda chart, path: False,
+) -> Iterator[tuple[KeyPath, str]]:
+    """Leaves the chart neither declares nor reads in a template (or that would replace one of its
+    mappings), with why."""
     for path, _ in leaves(values):
         default = lookup(defaults, path)
         if default is _MISSING:
-            yield path, "not in the chart's values.yaml"
+            undeclared = next(path[:n] for n in range(1, len(path) + 1) if lookup(defaults, path[:n]) is _MISSING)
+            if not template_reads(chart, undeclared):
+                yield path, "not in the chart's values.yaml, and no template of it reads it"
         elif isinstance(default, Mapping) and default:
             yield path, "replaces a mapping of the chart's values.yaml"
 
@@ -151,25 +174,30 @@ def specs() -> dict[str, Spec]:
 
 @pytest.mark.parametrize("spec_id", SPEC_IDS)
 def test_every_value_the_expansion_sets_is_a_key_of_the_chart(
-    spec_id: str, specs: dict[str, Spec], chart_defaults: Callable[[str], dict[str, Any]]
+    spec_id: str,
+    specs: dict[str, Spec],
+    chart_defaults: Callable[[str], dict[str, Any]],
+    template_reads: Callable[[str, KeyPath], bool],
 ) -> None:
     problems = [
         f"{chart}: {'.'.join(path)}: {why}"
         for chart, values in computed_values(specs[spec_id]).items()
-        for path, why in mismatches(chart, values, chart_defaults(chart))
+        for path, why in mismatches(chart, values, chart_defaults(chart), template_reads)
         if exemption(chart, path) is None
     ]
     assert problems == [], "\n".join(problems)
 
 
 def test_every_exemption_is_still_needed(
-    specs: dict[str, Spec], chart_defaults: Callable[[str], dict[str, Any]]
+    specs: dict[str, Spec],
+    chart_defaults: Callable[[str], dict[str, Any]],
+    template_reads: Callable[[str, KeyPath], bool],
 ) -> None:
     used = {
         exemption(chart, path)
         for spec in specs.values()
         for chart, values in computed_values(spec).items()
-        for path, _ in mismatches(chart, values, chart_defaults(chart))
+        for path, _ in mismatches(chart, values, chart_defaults(chart), template_reads)
     }
     assert set(EXEMPT) - used == set()
 
@@ -271,3 +299,32 @@ def test_libvirt_waits_for_the_vswitch_agent_of_the_backend(
     assert VSWITCH_AGENT[backend] in waits_for
     others = [labels for other, labels in VSWITCH_AGENT.items() if other is not backend]
     assert not [labels for labels in others if labels in waits_for]
+
+
+# pod.resources keys a chart's template reads although its values.yaml does not declare them:
+# (chart, key) -> (kind, name) of the workload whose containers read them.
+UNDECLARED_RESOURCE_KEYS: Mapping[tuple[str, str], tuple[str, str]] = {
+    ("memcached", "server"): ("StatefulSet", "memcached-memcached"),
+    ("cinder", "backup"): ("Deployment", "cinder-backup"),
+    ("neutron", "rpc_server"): ("Deployment", "neutron-rpc-server"),
+}
+
+
+@pytest.mark.parametrize(("where", "workload"), list(UNDECLARED_RESOURCE_KEYS.items()), ids=str)
+def test_the_preset_sizes_workloads_whose_resource_key_values_yaml_does_not_declare(
+    where: tuple[str, str], workload: tuple[str, str], specs: dict[str, Spec], rendered: Callable[[str, str], Rendered]
+) -> None:
+    chart, key = where
+    spec = specs["large-cloud"]
+    preset = RESOURCES[spec.size][REPLICA_COMPONENTS[chart][key]].values()
+    assert expand(spec, fake_credentials(spec))[chart]["pod"]["resources"][key] == preset
+    for c in pod_spec(rendered("large-cloud", chart).find(*workload))["containers"]:
+        assert c["resources"] == preset, c["name"]
+
+
+def test_memcached_reads_no_resources_under_the_key_its_values_yaml_declares(render_chart: RenderFn) -> None:
+    """values.yaml declares pod.resources.memcached; the StatefulSet reads pod.resources.server."""
+    limits = {"requests": {"cpu": "7m", "memory": "7Mi"}, "limits": {"cpu": "77m", "memory": "77Mi"}}
+    statefulset = render_chart("memcached", {"pod": {"resources": {"enabled": True, "memcached": limits}}}).find(
+        "StatefulSet", "memcached-memcached")
+    assert container(statefulset, "memcached")["resources"] != limits

@@ -4,12 +4,13 @@ which values path of which chart carries which credential."""
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 
 import pytest
 
 from openstack_gitops.model import complete, needed_credentials
-from openstack_gitops.model.catalog import CHARTS, DbRole, chart_credentials, credential_paths
-from openstack_gitops.model.credentials import TOKEN_BYTES, TOKEN_BYTES_OF, lost_credentials
+from openstack_gitops.model.catalog import ALL_CHARTS, CHARTS, DbRole, chart_credentials, credential_paths
+from openstack_gitops.model.credentials import TOKEN_BYTES, TOKEN_BYTES_OF, credentials_of, lost_credentials
 
 from .model_support import spec
 
@@ -158,6 +159,7 @@ METADATA = "neutron.metadata_proxy_shared_secret"
         ("horizon", "conf.horizon.local_settings.config.horizon_secret_key", "horizon.secret_key"),
         ("heat", "conf.heat.DEFAULT.auth_encryption_key", "heat.auth_encryption_key"),
         ("cinder", "endpoints.oslo_cache.auth.memcache_secret_key", "oslo_cache.memcache_secret_key"),
+        ("mariadb", "endpoints.oslo_db.auth.sst.password", "oslo_db.sst"),  # Galera SST: policy.CONFIG_EXCEPTIONS
     ],
     ids=str,
 )
@@ -172,7 +174,6 @@ def test_a_values_path_carries_its_credential(chart: str, path: str, credential:
         ("horizon", "endpoints.oslo_messaging.auth.admin.password"),  # horizon has no broker
         ("placement", "endpoints.oslo_messaging.auth.admin.password"),
         ("nova", "endpoints.oslo_db_api.auth.nova.password"),  # the mirror charts' key, not the real chart's
-        ("mariadb", "endpoints.oslo_db.auth.sst.password"),  # in a ConfigMap by chart design: left to the chart
         ("memcached", "endpoints.oslo_cache.auth.memcache_secret_key"),
     ],
     ids=str,
@@ -235,3 +236,18 @@ def test_new_credentials_of_a_running_cloud_are_generated_not_lost() -> None:
     assert lost_credentials(existing, needed, known, cloud_exists=True) == ()
     result, generated = complete(existing, needed, CountingToken())
     assert set(generated) == set(needed) - known and {result[name] for name in known} == {"stored"}
+
+
+def test_the_template_readme_names_every_stored_credential() -> None:
+    """config-repo-template/README.md "Credentials" lists each credential by its key in the Secret,
+    or by its pattern (`oslo_db.<chart>`, `identity.<chart>-test`) when it is one per chart."""
+    readme = (Path(__file__).resolve().parents[2] / "config-repo-template" / "README.md").read_text()
+    section = readme.split("## Credentials", 1)[1].split("\n## ", 1)[0]
+    missing = []
+    for name in credentials_of(ALL_CHARTS):
+        family, _, rest = name.partition(".")
+        per_chart = rest in ALL_CHARTS and f"`{family}.<chart>`" in section
+        test_user = rest.removesuffix("-test") in ALL_CHARTS and f"`{family}.<chart>-test`" in section
+        if f"`{name}`" not in section and not per_chart and not test_user:
+            missing.append(name)
+    assert missing == []

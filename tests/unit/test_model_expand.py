@@ -242,10 +242,10 @@ def test_the_region_reaches_every_account_and_config_file() -> None:
 
 
 def test_node_roles_become_node_selectors() -> None:
-    v = values_of(spec({"spec.nodeRoles": {"compute": {"example.com/hypervisor": "yes"}}}))
+    v = values_of(spec({"spec.nodeRoles": {"compute": {"example.com/hypervisor": "hypervisor"}}}))
     assert at(v["nova"], "labels.agent.compute") == {
         "node_selector_key": "example.com/hypervisor",
-        "node_selector_value": "yes",
+        "node_selector_value": "hypervisor",
     }
     assert at(v["libvirt"], "labels.agent.libvirt.node_selector_key") == "example.com/hypervisor"
     assert at(v["nova"], "labels.osapi.node_selector_key") == "openstack-control-plane"

@@ -10,7 +10,7 @@ import pytest
 from openstack_gitops.model import SpecError, SpecInvalid, load_spec
 from openstack_gitops.model.catalog import ALL_CHARTS, SERVICES
 from openstack_gitops.model.presets import Size
-from openstack_gitops.model.schema import schema
+from openstack_gitops.model.schema import schema, unquoted_reading
 
 from .model_support import DELETE, text
 
@@ -191,7 +191,7 @@ def test_error_text_names_file_line_field_and_expected() -> None:
             id="directory-with-url",
         ),
         pytest.param(
-            {"spec.nodeRoles": {"compute": {"a": "x", "b": "y"}}},
+            {"spec.nodeRoles": {"compute": {"a": "x", "b": "z"}}},
             "spec.nodeRoles.compute",
             "invalid value",
             "exactly one label",
@@ -288,3 +288,84 @@ def test_a_document_that_is_not_a_mapping_is_refused_at_line_1() -> None:
 
 def test_error_text_without_a_known_line_or_field() -> None:
     assert str(SpecError("openstack.yaml", None, "", "unreadable", "")) == "openstack.yaml: unreadable"
+
+
+# A node label's key and value as most OpenStack-Helm templates write them: `{{ key }}: {{ value }}`,
+# unquoted, so the pods' nodeSelector gets whatever YAML reads there.
+NOT_STRINGS_UNQUOTED = {
+    "true": "the boolean true",
+    "True": "the boolean true",
+    "false": "the boolean false",
+    "yes": "the boolean true",
+    "No": "the boolean false",
+    "on": "the boolean true",
+    "OFF": "the boolean false",
+    "y": "a boolean",  # go-yaml's YAML 1.1
+    "N": "a boolean",
+    "null": "null",
+    "Null": "null",
+    "": "null",
+    "1": "a number",
+    "007": "a number",
+    "1.5": "a number",
+    "1e3": "a number",  # Go / YAML 1.2
+    "1_000": "a number",
+    "0x1F": "a number",
+    "0o17": "a number",
+    "0b101": "a number",
+    "2024-01-02": "a date",
+}
+STRINGS_UNQUOTED = ("enabled", "prod", "openstack-control-plane", "example.com/role", "1a", "v1.2", "yes-please",
+                    "nullable", "true_", "0x", "e3", "2024-01")
+
+
+@pytest.mark.parametrize(("text_", "reading"), list(NOT_STRINGS_UNQUOTED.items()), ids=repr)
+def test_a_plain_scalar_that_yaml_reads_as_no_string_is_named(text_: str, reading: str) -> None:
+    assert unquoted_reading(text_) == reading
+
+
+@pytest.mark.parametrize("text_", STRINGS_UNQUOTED)
+def test_a_plain_scalar_that_stays_a_string_passes(text_: str) -> None:
+    assert unquoted_reading(text_) is None
+
+
+@pytest.mark.parametrize("role", ["controlPlane", "compute", "network"])
+@pytest.mark.parametrize(
+    ("value", "reading"),
+    [("true", "the boolean true"), ("1", "a number"), ("on", "the boolean true"), ("null", "null"), ("", "null"),
+     ("2024-01-02", "a date")],
+)
+def test_a_node_label_value_must_stay_a_string_unquoted(role: str, value: str, reading: str) -> None:
+    """Quoted in the spec it is a string, but the charts write it unquoted: Kubernetes would refuse the pods."""
+    changes = {"spec.nodeRoles": {role: {"example.com/role": value}}}
+    error = one_error(changes)
+    assert (error.file, error.field) == ("openstack.yaml", f"spec.nodeRoles.{role}.example.com/role")
+    assert text(changes).splitlines()[error.line - 1].strip().startswith("example.com/role:")  # type: ignore[operator]
+    assert error.message == f"value {value!r} is read as {reading} when a chart template writes it unquoted"
+    assert "stays a string when unquoted in YAML" in error.expected
+
+
+@pytest.mark.parametrize(("key", "reading"), [("true", "the boolean true"), ("yes", "the boolean true"),
+                                              ("1", "a number"), ("null", "null")])
+def test_a_node_label_key_must_stay_a_string_unquoted(key: str, reading: str) -> None:
+    changes = {"spec.nodeRoles": {"network": {key: "enabled"}}}
+    error = one_error(changes)
+    assert error.field == f"spec.nodeRoles.network.{key}"
+    assert error.line is not None
+    assert error.message == f"key {key!r} is read as {reading} when a chart template writes it unquoted"
+    assert "stays a string when unquoted in YAML" in error.expected
+
+
+@pytest.mark.parametrize("value", [True, 1])
+def test_an_unquoted_non_string_label_value_is_not_told_to_add_quotes(value: object) -> None:
+    """Quoting `1` would only trade the type error for the one above: the hint says what would do."""
+    error = one_error({"spec.nodeRoles": {"compute": {"role": value}}})
+    assert error.message.startswith("wrong type")
+    assert "quoted:" not in error.expected
+    assert "stays a string when unquoted in YAML" in error.expected
+
+
+def test_label_keys_and_values_that_stay_strings_are_accepted() -> None:
+    roles = {"controlPlane": {"example.com/control": "prod"}, "compute": {"hypervisor": "enabled"},
+             "network": {"gateway": "1a"}}
+    assert load_spec(text({"spec.nodeRoles": roles}), "openstack.yaml").node_roles.network.value == "1a"

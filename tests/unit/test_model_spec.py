@@ -42,8 +42,8 @@ def test_chart_source_location_follows_its_type() -> None:
 
 
 def test_a_role_with_a_custom_label_replaces_the_default_label() -> None:
-    s = spec({"spec.nodeRoles": {"compute": {"example.com/hypervisor": "true"}}})
-    assert s.node_roles.compute == NodeSelector("example.com/hypervisor", "true")
+    s = spec({"spec.nodeRoles": {"compute": {"example.com/hypervisor": "enabled"}}})
+    assert s.node_roles.compute == NodeSelector("example.com/hypervisor", "enabled")
     assert s.node_roles.control_plane == NodeSelector("openstack-control-plane", "enabled")
 
 

@@ -97,16 +97,18 @@ def test_prune_only_ours_and_not_protected_in_reverse_order() -> None:
     gone_nova = cm("gone-nova", {"a": "1"}, service="nova")
     protected = cm("protected", {"a": "1"})
     protected["metadata"]["annotations"][api.PRUNE_ANNOTATION] = "disabled"
+    helm_keep = cm("helm-keep", {"a": "1"})  # glance's image PVCs: Helm never deletes them either
+    helm_keep["metadata"]["annotations"]["helm.sh/resource-policy"] = "keep"
     foreign = cm("foreign", {"a": "1"})
     foreign["metadata"]["labels"] = {}
     inv = Inventory({ObjectKey.of(o): entry(o, s) for o, s in
                      [(keep, "keystone"), (gone_keystone, "keystone"), (gone_nova, "nova"), (protected, "keystone"),
-                      (foreign, "keystone")]})
-    live = {ObjectKey.of(o): live_of(o) for o in (keep, gone_keystone, gone_nova, protected, foreign)}
+                      (helm_keep, "keystone"), (foreign, "keystone")]})
+    live = {ObjectKey.of(o): live_of(o) for o in (keep, gone_keystone, gone_nova, protected, helm_keep, foreign)}
     result = plan([desired(keep)], live, inv, ORDER)
     prunes = [s.key.name for s in result.of(Action.PRUNE)]
     assert prunes == ["gone-nova", "gone-ks"]  # nova after keystone in apply order: deleted first
-    assert {s.key.name for s in result.of(Action.KEEP)} == {"protected"}
+    assert {s.key.name for s in result.of(Action.KEEP)} == {"protected", "helm-keep"}
     assert {s.key.name for s in result.of(Action.FORGET)} == {"foreign"}  # no longer ours: only the record goes
 
 

@@ -18,9 +18,13 @@ ROOT_PASSWORD = "root-Pa55word-0123456789abcdefghijklmnopqrs"  # a fake stored c
 NOVA_PASSWORD = "nova-Pa55word-0123456789abcdefghijklmnopqrs"
 COOKIE = "erlang-cookie-0123456789abcdefghijklmnopqrstu"
 MQ_ADMIN = "mq-admin-Pa55word-0123456789abcdefghijklmno"
+SST = "sst-Pa55word-0123456789abcdefghijklmnopqrstu"
+TMPURL = "tmpurl-key-0123456789abcdefghijklmnopqrstuvw"
 CREDENTIALS = {"oslo_db.admin": ROOT_PASSWORD, "oslo_db.nova": NOVA_PASSWORD, "short": "abc1234",
-               "oslo_messaging.erlang_cookie": COOKIE, "oslo_messaging.admin": MQ_ADMIN}
-CARRIED = {"nova": ["oslo_db.admin", "oslo_db.nova", "oslo_messaging.admin"], "mariadb": ["oslo_db.admin"],
+               "oslo_messaging.erlang_cookie": COOKIE, "oslo_messaging.admin": MQ_ADMIN, "oslo_db.sst": SST,
+               "glance.swift_tmpurl_key": TMPURL}
+CARRIED = {"nova": ["oslo_db.admin", "oslo_db.nova", "oslo_messaging.admin"],
+           "mariadb": ["oslo_db.admin", "oslo_db.sst"], "glance": ["glance.swift_tmpurl_key"],
            "memcached": [], "rabbitmq": ["oslo_messaging.admin", "oslo_messaging.erlang_cookie"]}
 RBAC_GROUP = "rbac.authorization.k8s.io"
 RBAC = f"{RBAC_GROUP}/v1"
@@ -88,6 +92,14 @@ OVN_CONTROLLER = [
 Render = list[tuple[str, dict[str, Any]]]  # (chart, object) pairs, in render order
 
 
+def mariadb_etc(base_cnf: str, name: str = "mariadb-etc", **data: str) -> dict[str, Any]:
+    """upstream mariadb's server config: 00-base.cnf carries `wsrep_sst_auth=sst:<password>`."""
+    return obj("ConfigMap", name, data={"00-base.cnf": base_cnf, **data})
+
+
+BASE_CNF = f"[mysqld]\nwsrep_on=1\nwsrep_sst_auth=sst:{SST}\nwsrep_sst_method=mariabackup\n"
+
+
 def render(*items: tuple[str, dict[str, Any]]) -> Render:
     return list(items)
 
@@ -130,6 +142,11 @@ ALLOWED: dict[str, Render] = {
     "upstream-rabbitmq-admin-uri-env": render(("rabbitmq", obj("Pod", "rabbitmq-test", spec={"containers": [
         {"name": "test", "env": [{"name": "RABBITMQ_ADMIN_CONNECTION",
                                   "value": f"rabbit://rabbitmq:{MQ_ADMIN}@rabbitmq:15672/"}]}]}))),
+    "upstream-mariadb-sst-auth-in-mariadb-etc": render(("mariadb", mariadb_etc(BASE_CNF))),
+    "upstream-mariadb-sst-auth-indented": render(("mariadb", mariadb_etc(f"[mysqld]\n  wsrep_sst_auth = sst:{SST}\n"))),
+    "upstream-glance-swift-tmpurl-key-env": render(("glance", obj("Job", "glance-storage-init", api_version="batch/v1",
+        spec={"template": {"spec": {"containers": [{"name": "glance-storage-init", "env": [
+            {"name": "STORAGE_BACKEND", "value": "swift"}, {"name": "SWIFT_TMPURL_KEY", "value": TMPURL}]}]}}}))),
     "secret-referenced-not-copied": render(("nova", deployment("nova-api", env=[
         {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "nova-db-user", "key": "password"}}}]))),
 }
@@ -290,6 +307,40 @@ REFUSED: dict[str, tuple[Render, Rule, str]] = {
     "another-credential-in-the-excepted-env-var": (
         render(("rabbitmq", deployment("x", env=[{"name": "RABBITMQ_ERLANG_COOKIE", "value": ROOT_PASSWORD}]))),
         Rule.CREDENTIAL, "oslo_db.admin outside Secret data"),
+    "sst-password-in-another-option-of-the-same-file": (
+        render(("mariadb", mariadb_etc(BASE_CNF + f"[client]\npassword={SST}\n"))), Rule.CREDENTIAL,
+        "ConfigMap/openstack/mariadb-etc (chart mariadb): holds the stored credential oslo_db.sst outside Secret data"),
+    "sst-password-in-a-comment-after-the-option": (
+        render(("mariadb", mariadb_etc(f"[mysqld]\nwsrep_sst_auth=sst:x # {SST}\n"))),
+        Rule.CREDENTIAL, "oslo_db.sst outside Secret data"),
+    "sst-password-glued-to-a-comment-after-the-option": (
+        render(("mariadb", mariadb_etc(f"[mysqld]\nwsrep_sst_auth=sst:x#{SST}\n"))),
+        Rule.CREDENTIAL, "oslo_db.sst outside Secret data"),
+    "sst-password-in-another-key-of-mariadb-etc": (
+        render(("mariadb", mariadb_etc(BASE_CNF, **{"99-extra.cnf": f"[mysqld]\nwsrep_sst_auth=sst:{SST}\n"}))),
+        Rule.CREDENTIAL, "oslo_db.sst outside Secret data"),
+    "sst-auth-in-another-configmap-of-mariadb": (
+        render(("mariadb", mariadb_etc(BASE_CNF, name="mariadb-etc-copy"))), Rule.CREDENTIAL,
+        "ConfigMap/openstack/mariadb-etc-copy (chart mariadb): holds the stored credential oslo_db.sst"),
+    "sst-auth-in-a-configmap-named-mariadb-etc-of-another-chart": (
+        render(("nova", mariadb_etc(BASE_CNF))), Rule.CREDENTIAL,
+        "ConfigMap/openstack/mariadb-etc (chart nova): holds the stored credential oslo_db.sst"),
+    "root-password-as-wsrep-sst-auth": (
+        render(("mariadb", mariadb_etc(f"[mysqld]\nwsrep_sst_auth=root:{ROOT_PASSWORD}\n"))), Rule.CREDENTIAL,
+        "oslo_db.admin outside Secret data"),
+    "sst-auth-and-an-annotation-of-mariadb-etc": (
+        render(("mariadb", {**mariadb_etc(BASE_CNF), "metadata": {"name": "mariadb-etc", "namespace": NS,
+                                                                   "annotations": {"x": SST}}})),
+        Rule.CREDENTIAL, "oslo_db.sst outside Secret data"),
+    "sst-auth-in-a-secret-of-another-chart": (
+        render(("nova", secret("nova-x", {"00-base.cnf": BASE_CNF}))), Rule.CREDENTIAL,
+        "oslo_db.sst in its data, but the chart does not carry it"),
+    "swift-tmpurl-key-in-another-env-var": (
+        render(("glance", deployment("glance-api", env=[{"name": "TMPURL_COPY", "value": TMPURL}]))),
+        Rule.CREDENTIAL, "glance.swift_tmpurl_key outside Secret data"),
+    "swift-tmpurl-key-env-in-another-chart": (
+        render(("nova", deployment("nova-api", env=[{"name": "SWIFT_TMPURL_KEY", "value": TMPURL}]))),
+        Rule.CREDENTIAL, "glance.swift_tmpurl_key outside Secret data"),
     "credential-in-a-secret-annotation": (
         render(("nova", secret("nova-db-user", {"password": NOVA_PASSWORD}, annotations={"x": NOVA_PASSWORD}))),
         Rule.CREDENTIAL, "oslo_db.nova outside Secret data"),
