@@ -126,6 +126,7 @@ class Reconciler:
         self._rendered: tuple[str, Rendered] | None = None
         self._home: CloudRef | None = None  # the identity last found free of other homes
         self._live: dict[ObjectKey, Manifest] = {}  # what the last plan phase read
+        self._apply_seconds: dict[str, float] = {}  # the executor's timings of this pass (Outcome.apply_seconds)
         self._readers = ThreadPoolExecutor(concurrency, thread_name_prefix="list")  # lives as long as we do
         # Git outages: the last good checkout stays enforced, and fetches back off whatever triggers them
         self._checkout: Checkout | None = None
@@ -149,6 +150,7 @@ class Reconciler:
         started = time.monotonic()
         commit, spec = "", None
         clock = PhaseClock()
+        self._apply_seconds = {}
         try:
             self._fence(Phase.FETCH)
             with clock(Phase.FETCH):
@@ -195,6 +197,7 @@ class Reconciler:
                               retry=Retry.BACKOFF)
         outcome.duration = time.monotonic() - started
         outcome.phase_seconds = clock.seconds
+        outcome.apply_seconds = self._apply_seconds
         self._metrics(outcome)
         return outcome
 
@@ -457,6 +460,7 @@ class Reconciler:
                 status.clear_regenerate(self.cluster, ref)
 
         executor = Executor(self.cluster, inventory, order, self.concurrency, self.progress, record=record)
+        self._apply_seconds = executor.seconds
         executor.fence = self.still_leader
         executor.hooks = due
         hooks_total = sum(len(c.hooks) for c in due.values())
