@@ -472,7 +472,8 @@ class Reconciler:
             self.metrics.hooks.labels(chart.chart, chart.event.value, "succeeded").inc()
             self.progress("hooks", hooks_done, hooks_total)
 
-        executor.hook_runner = HookRunner(self.cluster, self.still_leader, self.hook_timeout, on_hook_done=hook_done)
+        executor.hook_runner = HookRunner(self.cluster, self.still_leader, self.hook_timeout, on_hook_done=hook_done,
+                                          job_selector=pipeline.owned_selector(spec))
         if upgrading:
             log.info("upgrade: one service at a time, each healthy before the next",
                      extra={"from": current, "to": spec.release, "order": ",".join(order)})
@@ -493,6 +494,8 @@ class Reconciler:
             failure = PhaseFailed(Phase.HOOKS, Reason.HOOK_FAILED, logs.scrub(str(exc)))
         except ApiError as exc:
             failure = PhaseFailed(Phase.APPLY, Reason.APPLY_FAILED, logs.scrub(str(exc)))
+        finally:
+            executor.hook_runner.close()
         changes = executor.changes
         self._fence(Phase.APPLY, changes)  # the inventory and Events below are writes too
         self.inventory = changes.next_inventory(executor.recorded or inventory)
