@@ -43,16 +43,16 @@ from reconciler.engine.metrics import Metrics
 from reconciler.engine.outcome import Outcome, Phase, PhaseFailed, Reason, Retry, UpgradeStalled
 from reconciler.engine.pipeline import PRODUCT_SERVICE, SPEC_FILE
 from reconciler.plan import hooks as helm_hooks
-from reconciler.plan import manifests, ownership, policy
+from reconciler.plan import manifests, policy
 from reconciler.plan.diff import (
     DEFAULT_MAX_PRUNE_FRACTION,
-    Action,
+    WRITES,
     Desired,
     Plan,
     PruneGuard,
     PruneRefused,
-    Step,
     plan,
+    unchanged_plan,
 )
 from reconciler.plan.inventory import Inventory
 
@@ -392,14 +392,7 @@ class Reconciler:
         """The plan of a render that would equal the last complete one: every inventory object unchanged,
         or None when any live object differs from its record (then the caller renders and plans)."""
         live = self._read_live(spec, [(k, e.api_version) for k, e in inventory.entries.items()])
-        steps = []
-        for key, entry in inventory.entries.items():
-            obj = live.get(key)
-            if (obj is None or ownership.applied_hash(obj) != entry.applied_hash or not entry.fields_hash
-                    or ownership.owned_fields_hash(obj) != entry.fields_hash or ownership.manual_managers(obj)):
-                return None
-            steps.append(Step(key, Action.UNCHANGED, entry.service, "unchanged (render inputs unchanged)", None))
-        return Plan(tuple(steps))
+        return unchanged_plan(inventory, live)
 
     def _plan(self, spec: Spec, rendered: Rendered, inventory: Inventory) -> Plan:
         live = self._read_live(spec, [*((d.key, str(d.manifest["apiVersion"])) for d in rendered.desired),
@@ -497,6 +490,8 @@ class Reconciler:
         finally:
             executor.hook_runner.close()
         changes = executor.changes
+        if any(c.key.kind == "CustomResourceDefinition" and c.action in WRITES and c.ok for c in changes.changes):
+            self._facts = None  # the cluster serves new API versions: the next render (and its inputs) sees them
         self._fence(Phase.APPLY, changes)  # the inventory and Events below are writes too
         self.inventory = changes.next_inventory(executor.recorded or inventory)
         revisions = hook_record(stored.hook_revisions, executor.completed, executor.deleted, spec.charts)

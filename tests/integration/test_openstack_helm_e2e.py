@@ -251,8 +251,9 @@ def test_a_hook_that_does_not_complete_fails_the_reconcile_and_runs_again(big_be
 def test_a_fresh_process_runs_no_helm_when_nothing_changed_and_renders_on_drift(installed: Cloud,
                                                                                 tmp_path: Path) -> None:
     cloud = installed
-    # a first fresh process records the inputs as it sees them (the long-running reconciler read the
-    # cluster's API versions before our CRD was served); the next one runs no Helm at all
+    # a first fresh process records the inputs as it sees them (the install rendered before the CRDs the
+    # charts install were served; the long-running reconciler renders with them from its next pass on,
+    # which the install may not have needed); the next one runs no Helm at all
     assert make_reconciler(cloud.testbed, str(cloud.repo.bare), tmp_path / "fresh-0").reconcile().ok
     fresh = make_reconciler(cloud.testbed, str(cloud.repo.bare), tmp_path / "fresh")
     outcome, writes = object_writes_during(cloud.testbed, fresh.reconcile)
