@@ -55,6 +55,7 @@ LIST_READ_TIMEOUT = 120.0  # a page of a watch's LIST; a half-open connection mu
 # and its readers share them. The client's default is 5 per CPU; a request beyond the pool opens a new TLS
 # connection and closes it after ("Connection pool is full, discarding connection").
 POOL_SIZE = 32
+METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"  # a LIST of metadata alone
 
 
 def _api_error(key: str, verb: str, exc: BaseException) -> ApiError:
@@ -235,17 +236,23 @@ class Cluster:
         return sorted(out)
 
     # -- reads ----------------------------------------------------------------
-    def list(self, api_version: str, kind: str, label_selector: str, namespace: str | None = None) -> list[Manifest]:
+    def list(self, api_version: str, kind: str, label_selector: str, namespace: str | None = None,
+             metadata_only: bool = False) -> list[Manifest]:
         """One LIST request; the body is parsed straight from JSON (the dynamic client's object
-        wrappers cost more than the request itself on a cloud-sized list)."""
+        wrappers cost more than the request itself on a cloud-sized list). ``metadata_only``: the
+        server sends each object's metadata alone (labels, annotations, managedFields; no data,
+        spec or status), a fraction of the bytes for ConfigMaps and Secrets."""
         res = self.resource(api_version, kind)
+        headers = {"Accept": METADATA_ONLY} if metadata_only else {}
         try:
             body = self.dyn.request("get", res.path(namespace=namespace), label_selector=label_selector or None,
-                                    serializer=_plain)
+                                    header_params=headers, serializer=_plain)
         except REQUEST_ERRORS as exc:
             raise _api_error(f"{kind} list", "list", exc) from exc
         items: list[Manifest] = body.get("items") or []
         for item in items:
+            if metadata_only:  # each item says PartialObjectMetadata: name it by what it is
+                item.update(apiVersion=api_version, kind=kind)
             item.setdefault("apiVersion", api_version)
             item.setdefault("kind", kind)
         return items

@@ -417,9 +417,10 @@ class Reconciler:
         self.progress("read", 0, len(kinds))
 
         def list_kind(kind: tuple[str, str]) -> list[Manifest]:
-            try:
+            try:  # the plan reads metadata alone; the health of workloads reads their status
                 return self.cluster.list(kind[0], kind[1], selector,
-                                         namespace=spec.namespace if namespaced[kind] else None)
+                                         namespace=spec.namespace if namespaced[kind] else None,
+                                         metadata_only=kind not in WORKLOAD_KINDS)
             except ApiError as exc:
                 if exc.status == 404:
                     return []  # kind not served yet (its CRD is not installed)
