@@ -12,7 +12,8 @@ The real OpenStack-Helm charts (the full template cloud, from the loopback Helm 
   time of the whole process, median of several) next to Python's own floor (the interpreter, and
   the interpreter importing ``reconciler.cli``), which no fresh process can go below;
 - a one-value change (which objects it writes); peak RSS of a fresh process.
-Both sides apply into their own namespace of the same test bed, one after the other.
+Both sides apply into their own namespace of the same test bed, the reconciler first (the few
+cluster-scoped objects are shared: kubectl's field manager on them would read as a hand edit).
 
 Run: .venv/bin/python tests/benchmarks/reconcile_bench.py [--computes 100] [--repeats 5]
 Progress on stderr; one JSON object as the last line on stdout; exit 1 when a goal is missed.
@@ -248,19 +249,6 @@ def run(tb: bed.TestBed, root: Path, repeats: int, computes: int) -> int:
     log(f"{len(applied)} objects applied: {len(objects)} ordinary, {len(install_hooks)} install hooks "
         f"(left out: {len(rendered) - len(objects) - len(hooks)} test hooks, pre-delete hooks {left_out})")
 
-    # Baseline: kubectl apply --server-side, cold then repeated (the operator's alternative).
-    kubectl_audit.mark()
-    kubectl_cold = kubectl_apply(tb, manifest)
-    kubectl_cold_requests = request_counts(kubectl_audit.since())
-    log(f"kubectl cold apply: {kubectl_cold:.2f}s {kubectl_cold_requests}; "
-        f"settled after {settle(reconciler.cluster, 'baseline'):.0f}s")
-    kubectl_repeat, kubectl_repeat_requests = [], []
-    for _ in range(repeats):
-        kubectl_audit.mark()
-        kubectl_repeat.append(kubectl_apply(tb, manifest))
-        kubectl_repeat_requests.append(request_counts(kubectl_audit.since()))
-    log(f"kubectl repeated apply: {median(kubectl_repeat):.2f}s")
-
     # Reconciler, cold install: until its last object write, and until reconcile() returns
     # (every hook Job completed; pods are not waited for).
     audit.mark()
@@ -328,6 +316,21 @@ def run(tb: bed.TestBed, root: Path, repeats: int, computes: int) -> int:
     written = sorted(str(c.key) for c in change.changes.changes if c.action is not Action.UNCHANGED)
     log(f"one-value change: {change_seconds:.2f}s {change.apply_seconds}, wrote {written}")
 
+    # Baseline: kubectl apply --server-side, cold then repeated (the operator's alternative), after the
+    # reconciler: the cluster-scoped objects (CRDs, ClusterRoles) are the same objects on both sides, and
+    # kubectl's field manager on them would read as a hand edit to the reconciler.
+    kubectl_audit.mark()
+    kubectl_cold = kubectl_apply(tb, manifest)
+    kubectl_cold_requests = request_counts(kubectl_audit.since())
+    log(f"kubectl cold apply: {kubectl_cold:.2f}s {kubectl_cold_requests}; "
+        f"settled after {settle(reconciler.cluster, 'baseline'):.0f}s")
+    kubectl_repeat, kubectl_repeat_requests = [], []
+    for _ in range(repeats):
+        kubectl_audit.mark()
+        kubectl_repeat.append(kubectl_apply(tb, manifest))
+        kubectl_repeat_requests.append(request_counts(kubectl_audit.since()))
+    log(f"kubectl repeated apply: {median(kubectl_repeat):.2f}s")
+
     noop = median(noop_seconds)
     kubectl_rep = median(kubectl_repeat)
     loop_speedup = kubectl_rep / noop
@@ -360,6 +363,7 @@ def run(tb: bed.TestBed, root: Path, repeats: int, computes: int) -> int:
                    "python_floor_speedup_vs_kubectl_repeat": round(floor_speedup, 1)},
         "goals": {
             "cold_no_slower_than_kubectl": cold_last_object <= kubectl_cold,
+            "cold_dry_runs_everything_first": cold_requests["dry_runs"] >= len(applied),
             "noop_zero_writes": all(r["writes"] == 0 for r in noop_requests) and all(f["writes"] == 0 for f in steady),
             f"noop_loop_at_least_{NOOP_SPEEDUP_GOAL:.0f}x": loop_speedup >= NOOP_SPEEDUP_GOAL,
         },
