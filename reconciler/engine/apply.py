@@ -134,9 +134,9 @@ class Executor:
 
     def _apply_services(self, rest: list[Step], changes: ChangeSet) -> None:
         """The lanes of ``plan.schedule`` side by side, the stages of each in order; object writes of every
-        lane share one pool of ``concurrency`` requests. A lane that fails stops every lane at its next
-        stage (stages already running finish: a started hook chain is waited for); the first failure is
-        raised once every lane stopped."""
+        lane share one pool of ``concurrency`` requests. A failed write (or a lost Lease, a stalled upgrade)
+        stops every lane at its next stage (stages already running finish: a started hook chain is waited
+        for); a failed hook ends its own lane only. The first failure is raised once every lane stopped."""
         installs = {c: h for c, h in self.hooks.items() if h.event is not ChartEvent.DELETE}
         lanes = schedule.lanes(rest, installs, self.service_order, upgrade=self.gate is not None)
         progress = _Counter(len(rest))
@@ -169,6 +169,8 @@ class Executor:
                     self._post_hooks(chart_hooks)
                 elif stage.kind is schedule.StageKind.GATE and self.gate is not None:
                     self.gate(stage.service)  # raises when the service does not become healthy in time
+        except HookFailed:
+            raise  # its chart's later hooks do not run; the other charts go on (nothing of theirs waits on it)
         except BaseException:
             stop.set()
             raise
