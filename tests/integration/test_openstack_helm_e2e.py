@@ -58,7 +58,7 @@ class Cloud:
         self.reconciler: Reconciler = make_reconciler(testbed, str(self.repo.bare), root)
         self.cluster = Cluster(testbed.api_client("admin"))
         self.ref = CloudRef(self.repo.name, self.repo.namespace)
-        self.install_writes: list[str] = []  # namespace/name of every object write of the first install, in order
+        self.install_writes: list[str] = []  # resource/namespace/name of every object write of the install, in order
 
     def items(self, api_version: str, kind: str) -> list[dict[str, Any]]:
         return self.cluster.list(api_version, kind, f"{api.OWNER_LABEL}={self.repo.name}",
@@ -79,8 +79,9 @@ def installed(big_bed: bed.TestBed, helm_repo: str, tmp_path_factory: pytest.Tem
     outcome = reconcile_until_converged(cloud.reconciler, attempts=120)
     assert outcome.ok and outcome.converged, outcome.message
     time.sleep(AUDIT_LAG)
-    cloud.install_writes = [f"{(e.get('objectRef') or {}).get('namespace', '')}/{e['objectRef'].get('name')}"
-                            for e in big_bed.audit_events(user_agent_prefix=agent)[start:]
+    events = big_bed.audit_events(user_agent_prefix=agent)[start:]
+    cloud.install_writes = [f"{e['objectRef'].get('resource')}/{e['objectRef'].get('namespace', '')}/"
+                            f"{e['objectRef'].get('name')}" for e in events
                             if e.get("verb") in WRITE_VERBS and "dryRun=All" not in str(e.get("requestURI"))
                             and e["objectRef"].get("resource") not in ("events", "openstackdeployments")]
     return cloud
@@ -115,16 +116,17 @@ def test_charts_install_side_by_side_each_in_helms_order(installed: Cloud) -> No
     """Outside an upgrade every chart is applied beside the others, each in Helm's order: its pre-install
     hooks before its first object, its post-install hooks after its last object (plan.schedule)."""
     cloud = installed
-    hooks: dict[str, tuple[str, str]] = {}  # namespace/name -> (chart, helm.sh/hook)
-    for api_version, kind in (("v1", "Secret"), ("batch/v1", "Job")):
+    hooks: dict[str, tuple[str, str]] = {}  # resource/namespace/name -> (chart, helm.sh/hook)
+    for api_version, kind, resource in (("v1", "Secret", "secrets"), ("batch/v1", "Job", "jobs")):
         for obj in cloud.items(api_version, kind):
             annotations = obj["metadata"].get("annotations") or {}
-            if "helm.sh/hook" in annotations:
-                hooks[f"{cloud.repo.namespace}/{obj['metadata']['name']}"] = (
+            if "helm.sh/hook" in annotations:  # a Job's ServiceAccount and Role share its name: not a hook
+                hooks[f"{resource}/{cloud.repo.namespace}/{obj['metadata']['name']}"] = (
                     obj["metadata"]["labels"][api.SERVICE_LABEL], annotations["helm.sh/hook"])
     charts: dict[str, set[str]] = {}
     for key, entry in inventory_store.load(cloud.cluster, cloud.ref).inventory.entries.items():
-        charts.setdefault(f"{key.namespace}/{key.name}", set()).add(entry.service)
+        resource = cloud.cluster.resource(entry.api_version, key.kind).name
+        charts.setdefault(f"{resource}/{key.namespace}/{key.name}", set()).add(entry.service)
     at: dict[tuple[str, str], list[int]] = {}  # (chart, "pre" | "objects" | "post") -> positions of its writes
     for i, name in enumerate(cloud.install_writes):
         if name in hooks:
