@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubernetes import client, config, dynamic
+from kubernetes.client import rest
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError, ResourceNotUniqueError
@@ -50,6 +51,11 @@ REQUEST_ERRORS = (ApiException, ResourceNotFoundError, ResourceNotUniqueError, T
 CONNECT_TIMEOUT = 10.0
 WATCH_READ_SLACK = 30  # the client waits this much longer than the server's timeoutSeconds
 LIST_READ_TIMEOUT = 120.0  # a page of a watch's LIST; a half-open connection must not hang the watch
+# HTTP connections kept open to the apiserver: the reconciler's apply pool, its hook chains (one per chart)
+# and its readers share them. The client's default is 5 per CPU; a request beyond the pool opens a new TLS
+# connection and closes it after ("Connection pool is full, discarding connection").
+POOL_SIZE = 32
+METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"  # a LIST of metadata alone
 
 
 def _api_error(key: str, verb: str, exc: BaseException) -> ApiError:
@@ -97,7 +103,15 @@ def load_api_client(kubeconfig: str | None = None, process: Process = Process.RE
     except REQUEST_ERRORS as exc:
         raise _api_error(kubeconfig or "in-cluster config", "load", exc) from exc
     api.user_agent = process.user_agent
-    api.configuration.connection_pool_maxsize = 16
+    return with_pool(api)
+
+
+def with_pool(api: client.ApiClient, size: int = POOL_SIZE) -> client.ApiClient:
+    """``api`` keeping at least ``size`` connections open. The pool is made when the client is, from its
+    configuration, so a smaller one is replaced (before any request: nothing in flight is cut)."""
+    if (api.configuration.connection_pool_maxsize or 0) < size:
+        api.configuration.connection_pool_maxsize = size
+        api.rest_client = rest.RESTClientObject(api.configuration)
     return api
 
 
@@ -160,7 +174,7 @@ class Cluster:
         """``process`` sets the user agent of every request and the default field manager;
         ``field_manager`` overrides the latter (an admin tool, a test)."""
         api.user_agent = process.user_agent
-        self.api = api
+        self.api = with_pool(api)
         self.process = process
         self.field_manager = field_manager or process.field_manager
         self._dyn: dynamic.DynamicClient | None = None
@@ -222,17 +236,23 @@ class Cluster:
         return sorted(out)
 
     # -- reads ----------------------------------------------------------------
-    def list(self, api_version: str, kind: str, label_selector: str, namespace: str | None = None) -> list[Manifest]:
+    def list(self, api_version: str, kind: str, label_selector: str, namespace: str | None = None,
+             metadata_only: bool = False) -> list[Manifest]:
         """One LIST request; the body is parsed straight from JSON (the dynamic client's object
-        wrappers cost more than the request itself on a cloud-sized list)."""
+        wrappers cost more than the request itself on a cloud-sized list). ``metadata_only``: the
+        server sends each object's metadata alone (labels, annotations, managedFields; no data,
+        spec or status), a fraction of the bytes for ConfigMaps and Secrets."""
         res = self.resource(api_version, kind)
+        headers = {"Accept": METADATA_ONLY} if metadata_only else {}
         try:
             body = self.dyn.request("get", res.path(namespace=namespace), label_selector=label_selector or None,
-                                    serializer=_plain)
+                                    header_params=headers, serializer=_plain)
         except REQUEST_ERRORS as exc:
             raise _api_error(f"{kind} list", "list", exc) from exc
         items: list[Manifest] = body.get("items") or []
         for item in items:
+            if metadata_only:  # each item says PartialObjectMetadata: name it by what it is
+                item.update(apiVersion=api_version, kind=kind)
             item.setdefault("apiVersion", api_version)
             item.setdefault("kind", kind)
         return items
@@ -240,7 +260,7 @@ class Cluster:
     def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> Manifest | None:
         res = self.resource(api_version, kind)
         try:
-            got: Manifest = res.get(name=name, namespace=namespace).to_dict()
+            got: Manifest = self.dyn.request("get", res.path(name=name, namespace=namespace), serializer=_plain)
             return got
         except NotFoundError:
             return None
@@ -310,9 +330,11 @@ class Cluster:
         kwargs: dict[str, Any] = {"field_manager": field_manager or self.field_manager, "force_conflicts": True}
         if dry_run:
             kwargs["dry_run"] = "All"
-        try:
+        try:  # the body goes as JSON text, the answer comes back as parsed JSON: the client's own (de)serializers
+            # walk every node of the object in Python, which costs more than the request on a 2-core machine
             applied: Manifest = self.dyn.server_side_apply(  # type: ignore[no-untyped-call]
-                res, body=obj, namespace=key.namespace or None, **kwargs).to_dict()
+                res, body=json.dumps(obj), name=key.name, namespace=key.namespace or None, serializer=_plain,
+                **kwargs)
         except REQUEST_ERRORS as exc:
             raise _api_error(str(key), "dry-run apply" if dry_run else "apply", exc) from exc
         return applied

@@ -6,20 +6,21 @@ dry-run right after stage 1 creates those, before anything else is written. Ever
 to be created is named in the inventory before it is written, so a process killed mid-apply
 forgets nothing it created.
 
-Per chart, in service order: its pre-install/pre-upgrade hooks, its objects, then its
-post-install/post-upgrade hooks. Post hooks of different charts run side by side while later
-charts are applied (their pods wait for their dependencies anyway); during an upgrade they run
-before the chart's health gate, so the next service starts only after the last one's db-sync.
-Charts switched off run their pre-delete hooks before anything is pruned.
+Then the lanes of ``plan.schedule``: per chart, its pre-install/pre-upgrade hooks, its objects
+in kind groups, then its post-install/post-upgrade hooks. Outside a release upgrade every chart
+is a lane of its own, all side by side (their pods wait for their dependencies anyway), their
+object writes sharing one pool of ``concurrency`` requests; a release upgrade is one lane, chart
+after chart, each followed by the health gate, so the next service starts only after the last
+one's db-sync. Charts switched off run their pre-delete hooks before anything is pruned.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from itertools import groupby
 
 from openstack_gitops.kube.client import ApiError, Cluster
 from openstack_gitops.kube.objects import ObjectKey
@@ -27,13 +28,27 @@ from openstack_gitops.runtime.backoff import poll_until
 from reconciler.engine.changeset import Change, ChangeSet
 from reconciler.engine.hook_runner import HookFailed, HookRunner
 from reconciler.engine.outcome import Phase, PhaseFailed, Reason, Retry
-from reconciler.plan import ownership
+from reconciler.plan import ownership, schedule
 from reconciler.plan.diff import Action, Plan, Step
 from reconciler.plan.hooks import ChartEvent, ChartHooks, Hook
 from reconciler.plan.inventory import Entry, Inventory
-from reconciler.plan.order import PREREQUISITE_KINDS, kind_rank, service_rank
+from reconciler.plan.order import PREREQUISITE_KINDS, service_rank
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
+
+
+class _Counter:
+    """Objects written so far, across lanes (progress), and when the last object write ended."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.done, self.last_write = total, 0, 0.0
+        self._lock = threading.Lock()
+
+    def add(self, n: int) -> int:
+        with self._lock:
+            self.done += n
+            self.last_write = time.monotonic()
+            return self.done
 
 
 class DryRunFailed(Exception):
@@ -72,6 +87,9 @@ class Executor:
     hook_runner: HookRunner | None = None
     completed: dict[str, str] = field(default_factory=dict)  # chart -> revision whose hooks all completed
     deleted: set[str] = field(default_factory=set)  # charts switched off whose pre-delete hooks completed
+    # where the time went: "dry-run" (every dry-run request), "objects" (the services' lanes until their last
+    # object write), "hooks" (after that, until every hook chain completed)
+    seconds: dict[str, float] = field(default_factory=dict)
 
     def run(self, plan: Plan) -> ChangeSet:
         changes = self.changes
@@ -115,39 +133,47 @@ class Executor:
         return changes
 
     def _apply_services(self, rest: list[Step], changes: ChangeSet) -> None:
-        """Service by service: pre hooks, objects wave by wave, then post hooks (side by side, or before
-        the upgrade gate). Every post-hook chain started is waited for, even when a later one fails."""
-        rest.sort(key=lambda s: (service_rank(s.service, self.service_order), kind_rank(s.key.kind)))
-        by_service = {service: list(steps) for service, steps in groupby(rest, key=lambda s: s.service)}
+        """The lanes of ``plan.schedule`` side by side, the stages of each in order; object writes of every
+        lane share one pool of ``concurrency`` requests. A failed write (or a lost Lease, a stalled upgrade)
+        stops every lane at its next stage (stages already running finish: a started hook chain is waited
+        for); a failed hook ends its own lane only. The first failure is raised once every lane stopped."""
         installs = {c: h for c, h in self.hooks.items() if h.event is not ChartEvent.DELETE}
-        services = sorted(set(by_service) | set(installs), key=lambda s: service_rank(s, self.service_order))
-        done, total = 0, len(rest)
-        chains: list[Future[None]] = []
-        pool = ThreadPoolExecutor(max(1, len(installs)), thread_name_prefix="hooks")
-        try:
-            for service in services:
-                chart_hooks = installs.get(service)
-                if chart_hooks is not None:
-                    self._run_hooks(chart_hooks, chart_hooks.pre)
-                for _, wave_iter in groupby(by_service.get(service, []), key=lambda s: kind_rank(s.key.kind)):
-                    wave = list(wave_iter)
-                    self._check_fence(f"applying {service}")
-                    self._apply_wave(wave, changes)
-                    done += len(wave)
-                    self.progress("apply", done, total)
-                if changes.failed:
-                    return
-                if chart_hooks is not None and self.gate is None:
-                    chains.append(pool.submit(self._post_hooks, chart_hooks))
-                elif chart_hooks is not None:
-                    self._post_hooks(chart_hooks)
-                if self.gate is not None:
-                    self.gate(service)  # raises when the service does not become healthy in time
-        finally:
-            pool.shutdown(wait=True)
-        failures = [f.exception() for f in chains if f.exception() is not None]
+        lanes = schedule.lanes(rest, installs, self.service_order, upgrade=self.gate is not None)
+        progress = _Counter(len(rest))
+        stop = threading.Event()
+        started = time.monotonic()
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="apply") as requests, \
+                ThreadPoolExecutor(max(1, len(lanes)), thread_name_prefix="lane") as lane_pool:
+            running = [lane_pool.submit(self._run_lane, lane, installs, requests, progress, stop, changes)
+                       for lane in lanes]
+            failures = [exc for exc in (f.exception() for f in running) if exc is not None]
+        self.seconds["objects"] = round(max(progress.last_write, started) - started, 4)
+        self.seconds["hooks"] = round(time.monotonic() - max(progress.last_write, started), 4)
         if failures:
-            raise failures[0]  # type: ignore[misc]
+            raise failures[0]
+
+    def _run_lane(self, lane: schedule.Lane, installs: Mapping[str, ChartHooks], requests: ThreadPoolExecutor,
+                  progress: _Counter, stop: threading.Event, changes: ChangeSet) -> None:
+        try:
+            for stage in lane:
+                if stop.is_set() or changes.failed:
+                    return
+                chart_hooks = installs.get(stage.service)
+                if stage.kind is schedule.StageKind.PRE_HOOKS and chart_hooks is not None:
+                    self._run_hooks(chart_hooks, chart_hooks.pre)
+                elif stage.kind is schedule.StageKind.OBJECTS:
+                    self._check_fence(f"applying {stage.service}")
+                    self._apply_wave(stage.steps, changes, requests)
+                    self.progress("apply", progress.add(len(stage.steps)), progress.total)
+                elif stage.kind is schedule.StageKind.POST_HOOKS and chart_hooks is not None:
+                    self._post_hooks(chart_hooks)
+                elif stage.kind is schedule.StageKind.GATE and self.gate is not None:
+                    self.gate(stage.service)  # raises when the service does not become healthy in time
+        except HookFailed:
+            raise  # its chart's later hooks do not run; the other charts go on (nothing of theirs waits on it)
+        except BaseException:
+            stop.set()
+            raise
 
     def _post_hooks(self, chart_hooks: ChartHooks) -> None:
         self._run_hooks(chart_hooks, chart_hooks.post)
@@ -196,6 +222,7 @@ class Executor:
         Any other refusal raises DryRunFailed."""
         errors: list[ApiError] = []
         deferred: set[ObjectKey] = set()
+        started = time.monotonic()
 
         def one(step: Step) -> Step:
             if step.action is Action.RECREATE:
@@ -223,19 +250,32 @@ class Executor:
                 out.append(result)
                 if i % 50 == 0 or i == len(steps):
                     self.progress("dry-run", i, len(steps))
+        self.seconds["dry-run"] = round(self.seconds.get("dry-run", 0.0) + time.monotonic() - started, 4)
         if errors:
             raise DryRunFailed(errors, wrote_prerequisites=after_stage_one)
         return out, deferred
 
     # -- apply -----------------------------------------------------------------
-    def _apply_wave(self, steps: Iterable[Step], changes: ChangeSet) -> None:
-        with ThreadPoolExecutor(self.concurrency) as pool:
-            for change in pool.map(self._apply_one, steps):
-                changes.add(change)
+    def _apply_wave(self, steps: Iterable[Step], changes: ChangeSet, pool: ThreadPoolExecutor | None = None) -> None:
+        """Write ``steps`` side by side; every result is recorded before the first error (a lost Lease) is raised."""
+        if pool is None:
+            with ThreadPoolExecutor(self.concurrency, thread_name_prefix="apply") as own:
+                self._apply_wave(steps, changes, own)
+            return
+        futures = [pool.submit(self._apply_one, step) for step in steps]
+        errors = []
+        for future in futures:
+            try:
+                changes.add(future.result())
+            except Exception as exc:  # re-raised below, once every write is recorded
+                errors.append(exc)
+        if errors:
+            raise errors[0]
 
     def _apply_one(self, step: Step) -> Change:
         assert step.manifest is not None
         api_version = str(step.manifest["apiVersion"])
+        self._check_fence(f"writing {step.key}")  # every write: lanes run side by side
         try:
             if step.action is Action.RECREATE:
                 self._delete_and_wait(step)

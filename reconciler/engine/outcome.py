@@ -90,6 +90,7 @@ class Outcome:
     duration: float = 0.0
     retry: Retry = Retry.NONE
     phase_seconds: dict[str, float] = field(default_factory=dict)
+    apply_seconds: dict[str, float] = field(default_factory=dict)  # inside apply: dry-run, objects, hooks
     applied: bool = False  # the commit was applied in full (also when Git failed and the last commit was enforced)
 
     @property

@@ -43,16 +43,16 @@ from reconciler.engine.metrics import Metrics
 from reconciler.engine.outcome import Outcome, Phase, PhaseFailed, Reason, Retry, UpgradeStalled
 from reconciler.engine.pipeline import PRODUCT_SERVICE, SPEC_FILE
 from reconciler.plan import hooks as helm_hooks
-from reconciler.plan import manifests, ownership, policy
+from reconciler.plan import manifests, policy
 from reconciler.plan.diff import (
     DEFAULT_MAX_PRUNE_FRACTION,
-    Action,
+    WRITES,
     Desired,
     Plan,
     PruneGuard,
     PruneRefused,
-    Step,
     plan,
+    unchanged_plan,
 )
 from reconciler.plan.inventory import Inventory
 
@@ -126,6 +126,7 @@ class Reconciler:
         self._rendered: tuple[str, Rendered] | None = None
         self._home: CloudRef | None = None  # the identity last found free of other homes
         self._live: dict[ObjectKey, Manifest] = {}  # what the last plan phase read
+        self._apply_seconds: dict[str, float] = {}  # the executor's timings of this pass (Outcome.apply_seconds)
         self._readers = ThreadPoolExecutor(concurrency, thread_name_prefix="list")  # lives as long as we do
         # Git outages: the last good checkout stays enforced, and fetches back off whatever triggers them
         self._checkout: Checkout | None = None
@@ -149,6 +150,7 @@ class Reconciler:
         started = time.monotonic()
         commit, spec = "", None
         clock = PhaseClock()
+        self._apply_seconds = {}
         try:
             self._fence(Phase.FETCH)
             with clock(Phase.FETCH):
@@ -195,6 +197,7 @@ class Reconciler:
                               retry=Retry.BACKOFF)
         outcome.duration = time.monotonic() - started
         outcome.phase_seconds = clock.seconds
+        outcome.apply_seconds = self._apply_seconds
         self._metrics(outcome)
         return outcome
 
@@ -389,14 +392,7 @@ class Reconciler:
         """The plan of a render that would equal the last complete one: every inventory object unchanged,
         or None when any live object differs from its record (then the caller renders and plans)."""
         live = self._read_live(spec, [(k, e.api_version) for k, e in inventory.entries.items()])
-        steps = []
-        for key, entry in inventory.entries.items():
-            obj = live.get(key)
-            if (obj is None or ownership.applied_hash(obj) != entry.applied_hash or not entry.fields_hash
-                    or ownership.owned_fields_hash(obj) != entry.fields_hash or ownership.manual_managers(obj)):
-                return None
-            steps.append(Step(key, Action.UNCHANGED, entry.service, "unchanged (render inputs unchanged)", None))
-        return Plan(tuple(steps))
+        return unchanged_plan(inventory, live)
 
     def _plan(self, spec: Spec, rendered: Rendered, inventory: Inventory) -> Plan:
         live = self._read_live(spec, [*((d.key, str(d.manifest["apiVersion"])) for d in rendered.desired),
@@ -421,9 +417,10 @@ class Reconciler:
         self.progress("read", 0, len(kinds))
 
         def list_kind(kind: tuple[str, str]) -> list[Manifest]:
-            try:
+            try:  # the plan reads metadata alone; the health of workloads reads their status
                 return self.cluster.list(kind[0], kind[1], selector,
-                                         namespace=spec.namespace if namespaced[kind] else None)
+                                         namespace=spec.namespace if namespaced[kind] else None,
+                                         metadata_only=kind not in WORKLOAD_KINDS)
             except ApiError as exc:
                 if exc.status == 404:
                     return []  # kind not served yet (its CRD is not installed)
@@ -457,6 +454,7 @@ class Reconciler:
                 status.clear_regenerate(self.cluster, ref)
 
         executor = Executor(self.cluster, inventory, order, self.concurrency, self.progress, record=record)
+        self._apply_seconds = executor.seconds
         executor.fence = self.still_leader
         executor.hooks = due
         hooks_total = sum(len(c.hooks) for c in due.values())
@@ -468,7 +466,8 @@ class Reconciler:
             self.metrics.hooks.labels(chart.chart, chart.event.value, "succeeded").inc()
             self.progress("hooks", hooks_done, hooks_total)
 
-        executor.hook_runner = HookRunner(self.cluster, self.still_leader, self.hook_timeout, on_hook_done=hook_done)
+        executor.hook_runner = HookRunner(self.cluster, self.still_leader, self.hook_timeout, on_hook_done=hook_done,
+                                          job_selector=pipeline.owned_selector(spec))
         if upgrading:
             log.info("upgrade: one service at a time, each healthy before the next",
                      extra={"from": current, "to": spec.release, "order": ",".join(order)})
@@ -489,7 +488,11 @@ class Reconciler:
             failure = PhaseFailed(Phase.HOOKS, Reason.HOOK_FAILED, logs.scrub(str(exc)))
         except ApiError as exc:
             failure = PhaseFailed(Phase.APPLY, Reason.APPLY_FAILED, logs.scrub(str(exc)))
+        finally:
+            executor.hook_runner.close()
         changes = executor.changes
+        if any(c.key.kind == "CustomResourceDefinition" and c.action in WRITES and c.ok for c in changes.changes):
+            self._facts = None  # the cluster serves new API versions: the next render (and its inputs) sees them
         self._fence(Phase.APPLY, changes)  # the inventory and Events below are writes too
         self.inventory = changes.next_inventory(executor.recorded or inventory)
         revisions = hook_record(stored.hook_revisions, executor.completed, executor.deleted, spec.charts)

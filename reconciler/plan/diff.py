@@ -128,6 +128,24 @@ def plan(desired: Sequence[Desired], live: Mapping[ObjectKey, Manifest], invento
     return Plan(tuple(steps + gone))
 
 
+def unchanged_plan(inventory: Inventory, live: Mapping[ObjectKey, Manifest]) -> Plan | None:
+    """The plan of a render equal to the last complete one (``render_inputs`` unchanged): every inventory
+    object unchanged, or None when any live object differs from its record (then render and ``plan``).
+
+    Helm hooks (live objects stamped with the chart revision they ran for) get no step, as in ``plan``,
+    so both plans read the same (the status written after them too).
+    """
+    steps = []
+    for key, entry in inventory.entries.items():
+        obj = live.get(key)
+        if (obj is None or ownership.applied_hash(obj) != entry.applied_hash or not entry.fields_hash
+                or ownership.owned_fields_hash(obj) != entry.fields_hash or ownership.manual_managers(obj)):
+            return None
+        if api.HOOK_REVISION_ANNOTATION not in kobjects.annotations_of(obj):
+            steps.append(Step(key, Action.UNCHANGED, entry.service, "unchanged (render inputs unchanged)", None))
+    return Plan(tuple(steps))
+
+
 def check_prunes(prunes: Sequence[Step], inventory: Inventory, guard: PruneGuard) -> None:
     """Raise PruneRefused, naming each service, when the prunes pass the guard's bounds."""
     unexpected = [s for s in prunes if s.service in guard.switched_on]

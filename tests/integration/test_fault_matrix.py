@@ -457,10 +457,10 @@ def test_sigkill_mid_apply_then_a_commit_orphans_nothing(testbed: bed.TestBed, t
     selector = kobjects.selector({OWNER_LABEL: repo.name})
     try:
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:  # kill once heat's objects exist and the apply is not done
+        while time.monotonic() < deadline:  # kill once heat's objects and some workloads exist, mid-apply
             heat = reconciler.cluster.list("v1", "ConfigMap", selector + f",{SERVICE_LABEL}=heat",
                                            namespace=repo.namespace)
-            if heat:
+            if heat and reconciler.cluster.list("apps/v1", "Deployment", selector, namespace=repo.namespace):
                 break
             time.sleep(0.05)
         proc.send_signal(signal.SIGKILL)

@@ -394,3 +394,19 @@ def test_a_kind_the_server_does_not_serve_and_a_missing_object_are_terminal(test
         assert missing.value.not_found and missing.value.terminal
         assert cluster.get("v1", "ConfigMap", "missing", namespace) is None
         assert cluster.delete("v1", ObjectKey("", "ConfigMap", namespace, "missing")) is False
+
+
+# -- bulk reads --------------------------------------------------------------------------------
+def test_a_metadata_only_list_reads_what_the_plan_needs_and_no_data(testbed: bed.TestBed, namespace: str) -> None:
+    """The plan's LIST of ConfigMaps and Secrets: labels, annotations and managedFields, none of the data."""
+    with testbed.api_client() as api:
+        cluster = Cluster(api)
+        applied = cluster.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {
+            "name": "meta", "namespace": namespace, "labels": {LABEL: "watch"}, "annotations": {"a": "1"}},
+            "stringData": {"password": "not-in-the-list"}})
+        full = cluster.list("v1", "Secret", SELECTOR, namespace=namespace)
+        meta = cluster.list("v1", "Secret", SELECTOR, namespace=namespace, metadata_only=True)
+    assert [ObjectKey.of(o) for o in meta] == [ObjectKey.of(o) for o in full] == [ObjectKey.of(applied)]
+    assert meta[0]["metadata"]["annotations"] == {"a": "1"} and meta[0]["metadata"]["labels"] == {LABEL: "watch"}
+    assert meta[0]["metadata"]["managedFields"] == full[0]["metadata"]["managedFields"]
+    assert "data" in full[0] and "data" not in meta[0] and "not-in-the-list" not in json.dumps(meta)

@@ -27,7 +27,14 @@ from reconciler.engine.outcome import Reason
 from reconciler.engine.reconcile import Reconciler
 from testbed import bed
 
-from .reconcile_support import ConfigRepo, make_reconciler, object_writes_during, reconcile_until_converged
+from .reconcile_support import (
+    AUDIT_LAG,
+    WRITE_VERBS,
+    ConfigRepo,
+    make_reconciler,
+    object_writes_during,
+    reconcile_until_converged,
+)
 
 CONTROL_PLANE, COMPUTE = 3, 10
 FROM_RELEASE, TO_RELEASE = releases.RELEASE_ORDER[-2], releases.RELEASE_ORDER[-1]
@@ -51,6 +58,7 @@ class Cloud:
         self.reconciler: Reconciler = make_reconciler(testbed, str(self.repo.bare), root)
         self.cluster = Cluster(testbed.api_client("admin"))
         self.ref = CloudRef(self.repo.name, self.repo.namespace)
+        self.install_writes: list[str] = []  # resource/namespace/name of every object write of the install, in order
 
     def items(self, api_version: str, kind: str) -> list[dict[str, Any]]:
         return self.cluster.list(api_version, kind, f"{api.OWNER_LABEL}={self.repo.name}",
@@ -66,8 +74,16 @@ class Cloud:
 @pytest.fixture(scope="module")
 def installed(big_bed: bed.TestBed, helm_repo: str, tmp_path_factory: pytest.TempPathFactory) -> Cloud:
     cloud = Cloud(big_bed, tmp_path_factory.mktemp("cloud"), helm_repo)
+    agent = cloud.reconciler.cluster.api.user_agent
+    start = len(big_bed.audit_events(user_agent_prefix=agent))
     outcome = reconcile_until_converged(cloud.reconciler, attempts=120)
     assert outcome.ok and outcome.converged, outcome.message
+    time.sleep(AUDIT_LAG)
+    events = big_bed.audit_events(user_agent_prefix=agent)[start:]
+    cloud.install_writes = [f"{e['objectRef'].get('resource')}/{e['objectRef'].get('namespace', '')}/"
+                            f"{e['objectRef'].get('name')}" for e in events
+                            if e.get("verb") in WRITE_VERBS and "dryRun=All" not in str(e.get("requestURI"))
+                            and e["objectRef"].get("resource") not in ("events", "openstackdeployments")]
     return cloud
 
 
@@ -94,6 +110,37 @@ def test_first_install_of_the_real_charts_converges(installed: Cloud) -> None:
     assert cloud.cluster.get("v1", "Secret", "keystone-fernet-keys", cloud.repo.namespace) is not None
     stored = inventory_store.load(cloud.cluster, cloud.ref)
     assert set(stored.hook_revisions) == set(cloud.reconciler.spec.charts if cloud.reconciler.spec else ())
+
+
+def test_charts_install_side_by_side_each_in_helms_order(installed: Cloud) -> None:
+    """Outside an upgrade every chart is applied beside the others, each in Helm's order: its pre-install
+    hooks before its first object, its post-install hooks after its last object (plan.schedule)."""
+    cloud = installed
+    hooks: dict[str, tuple[str, str]] = {}  # resource/namespace/name -> (chart, helm.sh/hook)
+    for api_version, kind, resource in (("v1", "Secret", "secrets"), ("batch/v1", "Job", "jobs")):
+        for obj in cloud.items(api_version, kind):
+            annotations = obj["metadata"].get("annotations") or {}
+            if "helm.sh/hook" in annotations:  # a Job's ServiceAccount and Role share its name: not a hook
+                hooks[f"{resource}/{cloud.repo.namespace}/{obj['metadata']['name']}"] = (
+                    obj["metadata"]["labels"][api.SERVICE_LABEL], annotations["helm.sh/hook"])
+    charts: dict[str, set[str]] = {}
+    for key, entry in inventory_store.load(cloud.cluster, cloud.ref).inventory.entries.items():
+        resource = cloud.cluster.resource(entry.api_version, key.kind).name
+        charts.setdefault(f"{resource}/{key.namespace}/{key.name}", set()).add(entry.service)
+    at: dict[tuple[str, str], list[int]] = {}  # (chart, "pre" | "objects" | "post") -> positions of its writes
+    for i, name in enumerate(cloud.install_writes):
+        if name in hooks:
+            chart, events = hooks[name]
+            at.setdefault((chart, "pre" if "pre-install" in events else "post"), []).append(i)
+        elif len(charts.get(name, ())) == 1:
+            at.setdefault((next(iter(charts[name])), "objects"), []).append(i)
+    with_hooks = {chart for chart, part in at if part != "objects"}
+    assert {"keystone", "nova", "glance"} <= with_hooks, sorted(at)
+    for chart in with_hooks:
+        objects = at[(chart, "objects")]
+        assert max(at.get((chart, "pre"), [-1])) < min(objects), chart
+        assert min(at.get((chart, "post"), [len(cloud.install_writes)])) > max(objects), chart
+    assert max(at[("mariadb", "objects")]) > min(at[("horizon", "objects")]), "charts were applied one by one"
 
 
 def test_second_reconcile_writes_nothing_and_runs_no_hook(installed: Cloud) -> None:
@@ -211,8 +258,9 @@ def test_a_hook_that_does_not_complete_fails_the_reconcile_and_runs_again(big_be
 def test_a_fresh_process_runs_no_helm_when_nothing_changed_and_renders_on_drift(installed: Cloud,
                                                                                 tmp_path: Path) -> None:
     cloud = installed
-    # a first fresh process records the inputs as it sees them (the long-running reconciler read the
-    # cluster's API versions before our CRD was served); the next one runs no Helm at all
+    # a first fresh process records the inputs as it sees them (the install rendered before the CRDs the
+    # charts install were served; the long-running reconciler renders with them from its next pass on,
+    # which the install may not have needed); the next one runs no Helm at all
     assert make_reconciler(cloud.testbed, str(cloud.repo.bare), tmp_path / "fresh-0").reconcile().ok
     fresh = make_reconciler(cloud.testbed, str(cloud.repo.bare), tmp_path / "fresh")
     outcome, writes = object_writes_during(cloud.testbed, fresh.reconcile)

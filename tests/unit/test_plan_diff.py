@@ -11,7 +11,7 @@ from openstack_gitops.canonical import canonical_hash
 from openstack_gitops.kube import objects as kobjects
 from openstack_gitops.kube.objects import ObjectKey
 from reconciler.plan import ownership
-from reconciler.plan.diff import Action, Desired, PruneGuard, PruneRefused, plan
+from reconciler.plan.diff import Action, Desired, PruneGuard, PruneRefused, plan, unchanged_plan
 from reconciler.plan.inventory import Entry, Inventory
 
 ORDER = ("openstack-gitops", "mariadb", "keystone", "nova")
@@ -251,3 +251,38 @@ def test_prune_guard(case: str, kept: Any, switched_on: set[str], refused: str) 
             plan(wanted, live, inventory, ORDER, guard)
     else:
         assert plan(wanted, live, inventory, ORDER, guard).of(Action.PRUNE)
+
+
+# -- the plan of a pass whose render inputs equal the last complete pass's (no render) ----------
+def hook_cm(name: str) -> dict[str, Any]:
+    obj = cm(name, {"a": "1"})
+    obj["metadata"]["annotations"] = {**obj["metadata"].get("annotations", {}), api.HOOK_REVISION_ANNOTATION: "r1"}
+    return obj
+
+
+@pytest.mark.parametrize(("case", "expected"), [
+    ("every-object-as-recorded", ["cfg"]),  # the hook is checked, but gets no step, as in plan()
+    ("an-object-deleted", None),
+    ("a-field-we-own-taken", None),
+    ("edited-by-hand", None),
+    ("a-hook-edited-by-hand", None),
+])
+def test_unchanged_plan_holds_only_while_every_object_is_as_recorded(case: str, expected: list[str] | None) -> None:
+    objects = {"cfg": cm("cfg", {"a": "1"}), "db-sync": hook_cm("db-sync")}
+    inventory = Inventory({ObjectKey.of(o): entry(o) for o in objects.values()})
+    live = {ObjectKey.of(o): live_of(o) for o in objects.values()}
+    cfg, hook = ObjectKey.of(objects["cfg"]), ObjectKey.of(objects["db-sync"])
+    if case == "an-object-deleted":
+        del live[cfg]
+    elif case == "a-field-we-own-taken":
+        live[cfg] = live_of(objects["cfg"], fields={"f:data": {}})
+    elif case == "edited-by-hand":
+        live[cfg] = live_of(objects["cfg"], other="kubectl-edit")
+    elif case == "a-hook-edited-by-hand":
+        live[hook] = live_of(objects["db-sync"], other="kubectl-edit")
+    result = unchanged_plan(inventory, live)
+    if expected is None:
+        assert result is None
+    else:
+        assert result is not None
+        assert [(s.key.name, s.action) for s in result.steps] == [(n, Action.UNCHANGED) for n in expected]
