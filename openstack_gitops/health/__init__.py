@@ -27,11 +27,14 @@ def health_of(obj: Mapping[str, Any]) -> Health:
 
 
 def worst(healths: Iterable[Health]) -> Health:
-    """The least healthy of several (Degraded < Progressing < Healthy); Healthy when empty."""
+    """The least healthy of several (Degraded < Progressing < Healthy); Healthy when empty.
+
+    Ties go to the first message in sort order, not to the first listed: the status written from it
+    must not change with the order the cluster happened to list the workloads in."""
     items = list(healths)
     if not items:
         return Health(State.HEALTHY, "no workloads")
-    return min(items, key=lambda h: h.state.rank)
+    return min(items, key=lambda h: (h.state.rank, h.message))
 
 
 __all__ = ["RULES", "Health", "State", "health_of", "worst"]

@@ -291,9 +291,11 @@ class Reconciler:
             return Rendered(spec, expand(spec, existing), [], {}, frozenset(existing), [], dict(stored.hook_revisions),
                             existing, inputs, shortcut=True)
         rendered = self._render_uncached(spec, checkout, existing)
+        if rendered.new_credentials:  # the next pass reads the completed set back: key the render by it
+            inputs = render_inputs(checkout.commit, fingerprint(rendered.credentials), self._cluster_facts(),
+                                   self.helm.binary)
         rendered.inputs = inputs
-        if not rendered.new_credentials:  # with new ones, the next pass reads them back and differs anyway
-            self._rendered = (inputs, rendered)
+        self._rendered = (inputs, rendered)
         return rendered
 
     def _guard_credentials(self, spec: Spec, existing: dict[str, str], stored: inventory_store.Stored,

@@ -68,7 +68,7 @@ def owned(reconciler: Reconciler, namespace: str) -> set[str]:
     out = set()
     for api_version, kind in kinds:
         for obj in reconciler.cluster.list(api_version, kind, selector):
-            if kind == "Namespace" or obj["metadata"].get("namespace") == namespace:
+            if namespace in (obj["metadata"].get("namespace"), kind == "Namespace" and obj["metadata"]["name"]):
                 out.add(f"{kind}/{obj['metadata']['name']}")
     return out
 
@@ -408,7 +408,7 @@ EDITS: dict[str, tuple[list[str], str, Callable[[dict[str, Any]], Any]]] = {
                   lambda o: "tampered:1" in str(o["spec"]["template"]["spec"]["containers"]) or None),
     "scaled": (["scale", "deployment/glance-api", "--replicas=5"], "",
                lambda o: o["spec"]["replicas"] == 5 or None),
-    "secret-data-edited": (["patch", "secret/keystone-db-user", "--type", "merge", "-p",
+    "secret-data-edited": (["patch", "secret/keystone-db-admin", "--type", "merge", "-p",
                             '{"data":{"injected":"' + base64.b64encode(b"x").decode() + '"}}'], "",
                            lambda o: o.get("data", {}).get("injected")),
     "deleted": (["delete", "configmap/rabbitmq-rabbitmq-etc"], "", lambda o: o.get("__missing__")),

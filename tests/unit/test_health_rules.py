@@ -58,3 +58,10 @@ def test_health(obj: dict[str, Any], state: State) -> None:
 def test_worst_of_several() -> None:
     assert worst([Health(State.HEALTHY, ""), Health(State.DEGRADED, "x")]).state is State.DEGRADED
     assert worst([]).state is State.HEALTHY
+
+
+def test_worst_does_not_depend_on_the_order_workloads_are_listed_in() -> None:
+    healths = [Health(State.HEALTHY, "3/3 pods available"), Health(State.HEALTHY, "1/1 replicas available"),
+               Health(State.PROGRESSING, "b"), Health(State.PROGRESSING, "a")]
+    assert worst(healths) == worst(list(reversed(healths))) == Health(State.PROGRESSING, "a")
+    assert worst(healths[:2]) == worst(healths[1::-1])
