@@ -140,6 +140,9 @@ class Spec:
         return next((p for p in self.autoscaling if p.deployment == deployment), None)
 
 
+UPSTREAM_HELM_REPOSITORY = "https://tarballs.opendev.org/openstack/openstack-helm"
+"""Where OpenStack-Helm publishes its charts: a spec that names no source gets the real charts from there."""
+
 DEFAULTS: Mapping[Path, Any] = MappingProxyType(
     {
         ("region",): "RegionOne",
@@ -148,7 +151,7 @@ DEFAULTS: Mapping[Path, Any] = MappingProxyType(
         ("nodeRoles", "controlPlane"): {"openstack-control-plane": "enabled"},
         ("nodeRoles", "compute"): {"openstack-compute-node": "enabled"},
         ("nodeRoles", "network"): {"openvswitch": "enabled"},
-        ("charts", "source"): {"type": "directory", "path": "charts"},
+        ("charts", "source"): {"type": "helm", "url": UPSTREAM_HELM_REPOSITORY},
         ("charts", "versions"): {},
         ("overrides",): {},
         ("autoscaling",): {},

@@ -25,7 +25,7 @@ def test_omitted_fields_take_the_documented_defaults() -> None:
     assert s.node_roles.control_plane == NodeSelector("openstack-control-plane", "enabled")
     assert s.node_roles.compute == NodeSelector("openstack-compute-node", "enabled")
     assert s.node_roles.network == NodeSelector("openvswitch", "enabled")
-    assert s.chart_source == ChartSource(ChartSourceType.DIRECTORY, "charts")
+    assert s.chart_source == ChartSource(ChartSourceType.HELM, "https://tarballs.opendev.org/openstack/openstack-helm")
     assert s.health_watcher == HealthWatcherPolicy(enabled=True, max_restarts_per_hour=10)
     assert s.autoscaling == () and dict(s.overrides) == {} and dict(s.chart_versions) == {}
 

@@ -208,7 +208,7 @@ def test_allowed_release_changes(current: str | None, target: str) -> None:
 
 def test_a_chart_missing_from_the_source_is_named_with_its_expected_version() -> None:
     available = {k: v for k, v in ALL_CHARTS_AT_PIN.items() if k != "nova"}
-    (error,) = validate(spec(), available)
+    (error,) = validate(spec({"spec.charts.source": {"type": "directory", "path": "charts"}}), available)
     assert error.field == "spec.charts.source"
     assert "chart 'nova' is missing from the chart source (directory charts)" in error.message
     assert error.expected == f"nova {CHART_VERSION} (2025.1 pin)"
