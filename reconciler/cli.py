@@ -395,7 +395,28 @@ def format_status(item: dict[str, Any]) -> str:
     lines += [f"  {r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}" for r in rows]
     if st.get("lastError"):
         lines.append(f"  last error: {st['lastError']}")
+    lines += _autoscaler_lines(st.get(api.AUTOSCALER_STATUS) or {})
     return "\n".join(lines)
+
+
+def _autoscaler_lines(section: dict[str, Any]) -> list[str]:
+    """The autoscaler's status section (written by that process) as a table under the services."""
+    targets = section.get("targets") or {}
+    if not targets:
+        return []
+    head = "  autoscaler" + ("  PAUSED" if section.get("paused") else "") + \
+        (f"  leader {section['leader']}" if section.get("leader") else "")
+    rows = [("DEPLOYMENT", "REPLICAS", "DESIRED", "MIN-MAX", "METRIC", "VALUE", "REASON", "LAST SCALE")]
+    for name, t in sorted(targets.items()):
+        last = t.get("lastScale") or {}
+        rows.append((name, str(t.get("replicas", "")), str(t.get("desiredReplicas", "")),
+                     f"{t.get('minReplicas', '?')}-{t.get('maxReplicas', '?')}", str(t.get("metric", "")),
+                     f"{t['value']:g}/{t.get('targetPerReplica', 0):g}" if isinstance(t.get("value"), int | float)
+                     else "-", str(t.get("reason", "")) + (" (paused)" if t.get("paused") else ""),
+                     f"{last.get('time', '')} {last.get('from', '')}->{last.get('to', '')}" if last else "-"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    return [head, *("    " + "  ".join(f"{c:<{w}}" for c, w in zip(r, widths, strict=False)) + "  " + r[-1]
+                    for r in rows)]
 
 
 def cmd_crd(_args: argparse.Namespace) -> int:
