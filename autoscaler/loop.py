@@ -82,8 +82,9 @@ class Autoscaler:
         for cloud in clouds:
             self._tick_cloud(cloud, due, load.readings if load else {}, now, report)
         self.metrics.targets.set(sum(len(c.targets) for c in clouds))
-        intervals = [s.target.policy.interval_seconds for c in clouds for s in c.targets]
-        self.next_due = now + (min(intervals) if intervals else IDLE_INTERVAL)
+        dues = [self.last_decided.get(s.target.key, now) + s.target.policy.interval_seconds
+                for c in clouds for s in c.targets]
+        self.next_due = min(dues, default=now + IDLE_INTERVAL)
         report.duration = time.monotonic() - started
         self.metrics.tick.observe(report.duration)
         return report

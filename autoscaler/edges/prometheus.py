@@ -17,6 +17,8 @@ from typing import Any
 import requests
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
+from urllib3.exceptions import NewConnectionError
+from urllib3.exceptions import TimeoutError as TransportTimeout
 from urllib3.util.retry import Retry
 
 from openstack_gitops.runtime import logs
@@ -64,6 +66,16 @@ def _read(path: Path, secret: bool = True) -> str:
     return value
 
 
+def _timed_out(exc: requests.RequestException) -> bool:
+    """requests reports a read timeout without retries as a ConnectionError around urllib3's timeout."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return not isinstance(getattr(exc.args[0] if exc.args else None, "reason", None), NewConnectionError)
+    if isinstance(exc, requests.Timeout):
+        return True
+    reason = getattr(exc.args[0] if exc.args else None, "reason", None)
+    return isinstance(reason, TransportTimeout) and not isinstance(reason, NewConnectionError)  # a refusal
+
+
 class Prometheus:
     """Instant queries against one Prometheus; safe to use from one thread at a time."""
 
@@ -93,10 +105,9 @@ class Prometheus:
             result = self._client.custom_query(promql)
         except PrometheusApiClientException as exc:
             raise PrometheusError("http", logs.scrub(str(exc))[:500]) from None
-        except requests.Timeout as exc:
-            raise PrometheusError("timeout", f"no answer within {self.config.timeout:g}s: {type(exc).__name__}") \
-                from None
         except requests.RequestException as exc:
+            if _timed_out(exc):
+                raise PrometheusError("timeout", f"no answer within {self.config.timeout:g}s") from None
             raise PrometheusError("unreachable", logs.scrub(f"{type(exc).__name__}: {exc}")[:500]) from None
         except (ValueError, KeyError, TypeError) as exc:  # not JSON, or not the shape of an answer
             raise PrometheusError("bad-response", f"{type(exc).__name__}: {exc}") from None
