@@ -131,13 +131,16 @@ def start_process(testbed: bed.TestBed, prom_url: str, namespace: str, identity:
     return proc, port
 
 
-def scale_writes(testbed: bed.TestBed, namespace: str, name: str) -> list[dict[str, Any]]:
-    """Every write of the Deployment's replicas in the audit log (scale subresource or the object itself)."""
+def scale_writes(testbed: bed.TestBed, namespace: str, name: str, after: int = 0,
+                 scale_only: bool = False) -> list[dict[str, Any]]:
+    """Writes of the Deployment's replicas in the audit log after its first ``after`` lines: through
+    the scale subresource, and (unless ``scale_only``) patches and updates of the object itself."""
     out = []
-    for event in testbed.audit_events():
+    for event in testbed.audit_events()[after:]:
         ref = event.get("objectRef") or {}
         if (ref.get("namespace"), ref.get("resource"), ref.get("name")) != (namespace, "deployments", name):
             continue
-        if event.get("verb") in ("patch", "update") and ref.get("subresource") in (None, "scale"):
+        wanted = ("scale",) if scale_only else (None, "scale")
+        if event.get("verb") in ("patch", "update") and ref.get("subresource") in wanted:
             out.append(event)
     return out
