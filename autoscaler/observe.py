@@ -17,7 +17,7 @@ from autoscaler import presets
 from autoscaler.decide import Current, Reading, Reason, ScaleEvent
 from autoscaler.edges.prometheus import PrometheusError
 from openstack_gitops import api
-from openstack_gitops.kube.client import Cluster
+from openstack_gitops.kube.client import ApiError, Cluster
 from openstack_gitops.kube.objects import Manifest
 from openstack_gitops.model.spec import AutoscalingPolicy, MetricPreset
 
@@ -98,8 +98,14 @@ def cloud_of(resource: Manifest, deployments: Sequence[Manifest]) -> Cloud:
 
 
 def read_clouds(cluster: Cluster, namespace: str | None) -> list[Cloud]:
-    """Every cloud with autoscaling policies in ``namespace`` (None: all namespaces); raises ApiError."""
-    resources = cluster.list(api.API_VERSION, api.KIND, label_selector="", namespace=namespace)
+    """Every cloud with autoscaling policies in ``namespace`` (None: all namespaces); raises ApiError.
+    No CRD yet (the reconciler installs it) means no cloud yet."""
+    try:
+        resources = cluster.list(api.API_VERSION, api.KIND, label_selector="", namespace=namespace)
+    except ApiError as exc:
+        if exc.kind_not_served:
+            return []
+        raise
     clouds = []
     deployments_of: dict[str, list[Manifest]] = {}
     for resource in resources:
