@@ -84,14 +84,17 @@ def scrape(port: int) -> dict[str, float]:
     return out
 
 
-def first_scrape_showing(prom: PrometheusServer, backend: str, value: float, timeout: float = 30) -> float:
-    """The timestamp of the first scrape whose sample shows ``value`` for ``backend``."""
-    query = f'timestamp(haproxy_backend_current_sessions{{proxy="{backend}"}} == {value:g})'
+def first_scrape_showing(prom: PrometheusServer, backend: str, value: float, since: float,
+                         timeout: float = 30) -> float:
+    """The timestamp of the first scrape whose sample shows ``value`` for ``backend`` (read from the raw
+    samples of a range selector, which keep their own scrape timestamps)."""
+    query = f'haproxy_backend_current_sessions{{proxy="{backend}"}}[30s]'
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        result = prom.query(query)
-        if result:
-            return float(result[0]["value"][1])
+        for series in prom.query(query):
+            hits = [float(t) for t, v in series.get("values", []) if float(v) == value and float(t) >= since - 1]
+            if hits:
+                return min(hits)
         time.sleep(0.05)
     raise AssertionError(f"Prometheus never showed {value} sessions on {backend}")
 
@@ -161,9 +164,10 @@ def run(tb: bed.TestBed, root: Path, targets: int, stepped: int, rounds: int, re
         step_names = names[:stepped]
         for round_no in range(rounds):
             with ExitStack() as stack:
+                since = time.time()
                 for n in step_names:
                     stack.enter_context(sessions(proxy.frontend_url(n))).set(STEP_SESSIONS)
-                shown = {n: first_scrape_showing(prom, n, STEP_SESSIONS) for n in step_names}
+                shown = {n: first_scrape_showing(prom, n, STEP_SESSIONS, since) for n in step_names}
                 for n in step_names:
                     wait_for(lambda n=n: replicas(admin, NAMESPACE, n) == 3, 4 * INTERVAL + 10, f"{n} at 3")
             time.sleep(1.0)  # the audit log's line lands just after the response
