@@ -7,7 +7,10 @@ from typing import Any
 
 import pytest
 
+from openstack_gitops.kube.objects import ObjectKey
 from openstack_gitops.model.validate import promql_checked, validate
+from reconciler.engine import pipeline
+from reconciler.plan.diff import Desired
 
 from .model_support import spec, text
 
@@ -63,3 +66,12 @@ def test_old_spec_words_stay_valid() -> None:
     s = spec({"spec.autoscaling": {"keystone-api": old}})
     assert validate(s) == []
     assert (s.autoscaling[0].target_per_replica, s.autoscaling[0].scale_down_stabilization_seconds) == (50.0, 600)
+
+
+def test_the_reconcile_pipeline_checks_policies_against_the_rendered_deployments() -> None:
+    s = spec({"spec.autoscaling": {"keystone-api": policy(), "glance-api": policy()}})
+    rendered = [Desired(ObjectKey.of(o), "x", o) for o in (
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "keystone-api", "namespace": "o"}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "glance-api", "namespace": "o"}})]
+    (error,) = pipeline.check_render(s, rendered)
+    assert (error.field, error.message) == ("spec.autoscaling.glance-api", "the render has no Deployment 'glance-api'")
