@@ -52,6 +52,7 @@ class Autoscaler:
         self.histories: dict[str, History] = {}
         self.last_decided: dict[str, float] = {}
         self.last_scale_reason: dict[str, str] = {}
+        self.holding: dict[str, Reason | None] = {}  # key -> the data problem it is holding on, for the log
         self.known: dict[str, tuple[str, str, str]] = {}  # key -> (namespace, deployment, metric) for forget()
         self.next_due = 0.0
 
@@ -177,11 +178,17 @@ class Autoscaler:
             m.value.labels(t.namespace, t.deployment, t.policy.metric.value).set(decision.value)
         if decision.reason in (Reason.NO_DATA, Reason.BACKEND_VANISHED):
             m.empty.labels(t.namespace, t.deployment).inc()
-        if decision.reason in HOLD_ON_DATA:
-            m.errors.labels(t.namespace, t.deployment, decision.reason.value).inc()
-            report.holds[t.key] = decision.reason.value
-            log.warning("holding: no usable data", extra={"target": t.key, "reason": decision.reason.value,
-                                                          "detail": decision.detail})
+        held = decision.reason if decision.reason in HOLD_ON_DATA else None
+        if held is not None:
+            m.errors.labels(t.namespace, t.deployment, held.value).inc()
+            report.holds[t.key] = held.value
+        if held != self.holding.get(t.key):  # one line when a hold starts, changes or ends, not one per tick
+            if held is not None:
+                log.warning("holding: no usable data", extra={"target": t.key, "reason": held.value,
+                                                              "detail": decision.detail})
+            else:
+                log.info("data usable again", extra={"target": t.key, "reason": decision.reason.value})
+            self.holding[t.key] = held
 
     def _previous_report(self, cloud: Cloud, state: TargetState, unit: str) -> act.TargetReport:
         """The target's report as the status has it (a target not due this tick keeps its line)."""
