@@ -47,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--prometheus-timeout", type=float, default=10.0, help="seconds per query (%(default)s)")
     p.add_argument("--namespace", default=None, help="only clouds in this namespace (default: every namespace)")
     p.add_argument("--paused", action="store_true",
-                   help="decide and report, never scale (every target paused; annotate a Deployment or the "
+                   help="never scale, only report (every target paused; annotate a Deployment or the "
                         "OpenStackDeployment openstack-gitops.io/autoscaling=paused to pause one or a cloud)")
     p.add_argument("--once", action="store_true", help="one tick of every target, then exit")
     p.add_argument("--metrics-port", type=int, default=0, help="/metrics, /healthz, /readyz on this port (0: off)")
