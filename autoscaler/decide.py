@@ -145,7 +145,8 @@ def decide(reading: Reading, current: Current, policy: AutoscalingPolicy, histor
     kept = replace(kept, seen_data=True)
     ratio = total / (current.ready * policy.target_per_replica)
     within = abs(ratio - 1.0) <= policy.tolerance + 1e-9  # 22/20 is 1.1000000000000001 in binary
-    unbounded = cur if within else math.ceil(total / policy.target_per_replica)
+    needed = math.ceil(total / policy.target_per_replica - 1e-9)  # a sum of rates of 12.0000001 is 12
+    unbounded = cur if within else needed
     recommended = min(max(unbounded, policy.min_replicas), policy.max_replicas)
     stabilized = _stabilize(cur, recommended, kept.recommendations, policy, now)
     kept = replace(kept, recommendations=(*kept.recommendations, (now, recommended)))
@@ -164,7 +165,7 @@ def decide(reading: Reading, current: Current, policy: AutoscalingPolicy, histor
         reason = Reason.AT_MAX
     elif unbounded < policy.min_replicas:
         reason = Reason.AT_MIN
-    elif within and math.ceil(total / policy.target_per_replica) != cur:
+    elif within and needed != cur:
         reason = Reason.WITHIN_TOLERANCE
     else:
         reason = Reason.STEADY

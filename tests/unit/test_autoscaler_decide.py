@@ -167,3 +167,7 @@ def test_new_leader_takes_no_double_step() -> None:
     assert (up.replicas, up.reason) == (6, Reason.RATE_LIMITED)
     down = decide(Reading(0.0, 1.0), Current(6, 6), policy, seeded(Current(6, 6), NOW), NOW + 60)
     assert (down.replicas, down.reason) == (6, Reason.STABILIZING)
+
+
+def test_float_noise_in_a_sum_does_not_add_a_replica() -> None:
+    assert run(30.000000001, 2).replicas == 3
