@@ -219,7 +219,10 @@ class Autoscaler:
         """Tick whenever a target is due, until ``stop``; never raises (a failed tick is logged and retried)."""
         while not stop.is_set():
             beat()
-            if self.still_leader() and self.clock() >= self.next_due:
+            if not self.still_leader():  # a standby: look again in a moment (it ticks at once when it leads)
+                stop.wait(0.5)
+                continue
+            if self.clock() >= self.next_due:
                 try:
                     self.tick()
                 except Exception:  # the loop must survive anything one tick meets; the log says what
