@@ -14,7 +14,13 @@ from typing import Any
 
 from openstack_gitops import __version__
 from openstack_gitops.kube.objects import Manifest
-from openstack_gitops.model.spec import AutoscalingPolicy, HealthWatcherPolicy, Spec
+from openstack_gitops.model.spec import (
+    AutoscalingPolicy,
+    HealthWatcherPolicy,
+    Spec,
+    autoscaling_policy,
+    policy_document,
+)
 
 GROUP = "openstack-gitops.io"
 VERSION = "v1alpha1"
@@ -33,6 +39,10 @@ SPEC_HASH_ANNOTATION = f"{GROUP}/spec-hash"
 SOURCE_ANNOTATION = f"{GROUP}/source"  # which config source manages a cloud
 REGENERATE_ANNOTATION = f"{GROUP}/regenerate-credentials"  # "true": the operator accepts new credentials
 HOOK_REVISION_ANNOTATION = f"{GROUP}/chart-revision"  # on a Helm hook object: the chart render it ran for
+# "paused" on an autoscaled Deployment: the autoscaler leaves that one alone; on the OpenStackDeployment: all of them
+AUTOSCALING_ANNOTATION = f"{GROUP}/autoscaling"
+AUTOSCALING_PAUSED = "paused"
+AUTOSCALER_STATUS = "autoscaler"  # status.autoscaler: written by the autoscaler alone
 
 
 class Process(StrEnum):
@@ -84,19 +94,14 @@ def spec_document(spec: Spec) -> dict[str, Any]:
             "publicDomain": spec.public_domain, "namespace": spec.namespace,
             "networking": {"backend": spec.network_backend.value},
             "services": sorted(spec.enabled_services),
-            "autoscaling": {p.deployment: {"minReplicas": p.min_replicas, "maxReplicas": p.max_replicas,
-                                           "targetSessionsPerReplica": p.target_sessions_per_replica,
-                                           "scaleDownStabilizationSeconds": p.scale_down_stabilization_seconds}
-                            for p in spec.autoscaling},
+            "autoscaling": {p.deployment: policy_document(p) for p in spec.autoscaling},
             "healthWatcher": {"enabled": spec.health_watcher.enabled,
                               "maxRestartsPerHour": spec.health_watcher.max_restarts_per_hour}}
 
 
 def autoscaling_policies(document: Mapping[str, Any]) -> tuple[AutoscalingPolicy, ...]:
     """The autoscaling policies a resource's spec publishes (what :func:`spec_document` wrote)."""
-    return tuple(AutoscalingPolicy(name, int(p["minReplicas"]), int(p["maxReplicas"]),
-                                   float(p["targetSessionsPerReplica"]), int(p["scaleDownStabilizationSeconds"]))
-                 for name, p in sorted((document.get("autoscaling") or {}).items()))
+    return tuple(autoscaling_policy(name, p) for name, p in sorted((document.get("autoscaling") or {}).items()))
 
 
 def health_watcher_policy(document: Mapping[str, Any]) -> HealthWatcherPolicy:

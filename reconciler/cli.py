@@ -29,8 +29,9 @@ from openstack_gitops.kube.lease import (
     user_agent,
 )
 from openstack_gitops.model.credentials import complete, needed_credentials
-from openstack_gitops.model.errors import SpecInvalid
+from openstack_gitops.model.errors import SpecError, SpecInvalid
 from openstack_gitops.model.expand import expand
+from openstack_gitops.model.spec import Spec
 from openstack_gitops.runtime import logs
 from openstack_gitops.runtime.probes import Heartbeat, all_of, ok
 from reconciler.edges.git import GitSource
@@ -68,6 +69,12 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="check a config repo's spec (schema and meaning); exit 1 on errors")
     p.add_argument("path", type=Path, help="config repo directory (or the spec file itself)")
+    p.add_argument("--render", action="store_true",
+                   help="also render the charts with Helm: each autoscaling policy must name a rendered Deployment")
+    p.add_argument("--helm", help="helm binary for --render (default: $OPENSTACK_GITOPS_HELM or helm on PATH)")
+    p.add_argument("--kube-version", default="v1.36.0")
+    p.add_argument("--promtool", help="promtool checking raw PromQL policies (default: $OPENSTACK_GITOPS_PROMTOOL "
+                                      "or promtool on PATH; without it PromQL is checked when it runs)")
 
     p = sub.add_parser("render", help="render every chart of the spec into DIR (credentials are placeholders)")
     p.add_argument("path", type=Path)
@@ -136,12 +143,28 @@ def cmd_validate(args: argparse.Namespace) -> int:
     except (pipeline.SpecUnreadable, SpecInvalid) as exc:
         print(exc, file=sys.stderr)
         return 1
-    errors = pipeline.check(spec, root)
+    errors = pipeline.check(spec, root, promtool=args.promtool)
+    if not errors and args.render:
+        try:
+            errors = _render_check(spec, root, args)
+        except (HelmError, manifests.RenderInvalid) as exc:
+            print(exc, file=sys.stderr)
+            return 1
     for error in errors:
         print(error, file=sys.stderr)
     if not errors:
         print(f"{spec_file}: valid ({spec.release}, {spec.size.value}, {len(spec.charts)} charts)")
     return 1 if errors else 0
+
+
+def _render_check(spec: Spec, root: Path, args: argparse.Namespace) -> list[SpecError]:
+    """``validate --render``: render the charts (placeholder credentials) and check what only a render shows."""
+    credentials, _ = complete({}, needed_credentials(spec), lambda _n: "GENERATED-IN-CLUSTER")
+    values = expand(spec, credentials)
+    with Helm(find_helm(args.helm)) as helm:
+        texts = pipeline.render(spec, root, helm, values, args.kube_version, progress=ProgressPrinter())
+    rendered = [d for chart, text in texts.items() for d in pipeline.desired_objects(spec, chart, text)]
+    return pipeline.check_render(spec, rendered)
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -156,6 +179,10 @@ def cmd_render(args: argparse.Namespace) -> int:
         values = expand(spec, credentials)
         with Helm(find_helm(args.helm)) as helm:
             texts = pipeline.render(spec, root, helm, values, args.kube_version, progress=ProgressPrinter())
+        rendered = [d for chart, text in texts.items() for d in pipeline.desired_objects(spec, chart, text)]
+        errors = pipeline.check_render(spec, rendered)
+        if errors:
+            raise SpecInvalid(errors)
         args.out.mkdir(parents=True, exist_ok=True)
         total = 0
         for chart, text in texts.items():
@@ -395,7 +422,28 @@ def format_status(item: dict[str, Any]) -> str:
     lines += [f"  {r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}" for r in rows]
     if st.get("lastError"):
         lines.append(f"  last error: {st['lastError']}")
+    lines += _autoscaler_lines(st.get(api.AUTOSCALER_STATUS) or {})
     return "\n".join(lines)
+
+
+def _autoscaler_lines(section: dict[str, Any]) -> list[str]:
+    """The autoscaler's status section (written by that process) as a table under the services."""
+    targets = section.get("targets") or {}
+    if not targets:
+        return []
+    head = "  autoscaler" + ("  PAUSED" if section.get("paused") else "") + \
+        (f"  leader {section['leader']}" if section.get("leader") else "")
+    rows = [("DEPLOYMENT", "REPLICAS", "DESIRED", "MIN-MAX", "METRIC", "VALUE", "REASON", "LAST SCALE")]
+    for name, t in sorted(targets.items()):
+        last = t.get("lastScale") or {}
+        rows.append((name, str(t.get("replicas", "")), str(t.get("desiredReplicas", "")),
+                     f"{t.get('minReplicas', '?')}-{t.get('maxReplicas', '?')}", str(t.get("metric", "")),
+                     f"{t['value']:g}/{t.get('targetPerReplica', 0):g}" if isinstance(t.get("value"), int | float)
+                     else "-", str(t.get("reason", "")) + (" (paused)" if t.get("paused") else ""),
+                     f"{last.get('time', '')} {last.get('from', '')}->{last.get('to', '')}" if last else "-"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    return [head, *("    " + "  ".join(f"{c:<{w}}" for c, w in zip(r, widths, strict=False)) + "  " + r[-1]
+                    for r in rows)]
 
 
 def cmd_crd(_args: argparse.Namespace) -> int:

@@ -477,20 +477,21 @@ class AutoscalableApi:
     service: str
     chart: str
     replicas_component: str  # pod.replicas.<component>
+    service_name: str = ""  # the chart's Service in front of it: the load balancer's backend by default
 
 
 AUTOSCALABLE: Mapping[str, AutoscalableApi] = MappingProxyType(
     {
         a.deployment: a
         for a in (
-            AutoscalableApi("keystone-api", "identity", "keystone", "api"),
-            AutoscalableApi("glance-api", "image", "glance", "api"),
-            AutoscalableApi("placement-api", "placement", "placement", "api"),
-            AutoscalableApi("nova-api-osapi", "compute", "nova", "osapi"),
-            AutoscalableApi("neutron-server", "networking", "neutron", "server"),
-            AutoscalableApi("cinder-api", "block-storage", "cinder", "api"),
-            AutoscalableApi("heat-api", "orchestration", "heat", "api"),
-            AutoscalableApi("horizon", "dashboard", "horizon", "server"),
+            AutoscalableApi("keystone-api", "identity", "keystone", "api", "keystone-api"),
+            AutoscalableApi("glance-api", "image", "glance", "api", "glance-api"),
+            AutoscalableApi("placement-api", "placement", "placement", "api", "placement-api"),
+            AutoscalableApi("nova-api-osapi", "compute", "nova", "osapi", "nova-api"),
+            AutoscalableApi("neutron-server", "networking", "neutron", "server", "neutron-server"),
+            AutoscalableApi("cinder-api", "block-storage", "cinder", "api", "cinder-api"),
+            AutoscalableApi("heat-api", "orchestration", "heat", "api", "heat-api"),
+            AutoscalableApi("horizon", "dashboard", "horizon", "server", "horizon-int"),
         )
     }
 )

@@ -23,6 +23,7 @@ __all__ = [
     "ChartSource",
     "ChartSourceType",
     "HealthWatcherPolicy",
+    "MetricPreset",
     "NetworkBackend",
     "NodeRoles",
     "NodeSelector",
@@ -86,15 +87,44 @@ class ServiceSpec:
     enabled: bool
 
 
+class MetricPreset(StrEnum):
+    """Where a target's load is read: a load balancer's exporter metric, or the operator's own PromQL."""
+
+    HAPROXY_SESSIONS = "haproxy-sessions"  # HAProxy's (and haproxy-ingress') built-in exporter
+    HAPROXY_QUEUE = "haproxy-queue"
+    HAPROXY_REQUEST_RATE = "haproxy-request-rate"
+    ENVOY_ACTIVE_REQUESTS = "envoy-active-requests"  # Envoy (Gateway API)
+    ENVOY_REQUEST_RATE = "envoy-request-rate"
+    NGINX_REQUEST_RATE = "nginx-request-rate"  # ingress-nginx
+    PROMQL = "promql"  # `query`, with $backend replaced by the target's backend
+
+
 @dataclass(frozen=True)
 class AutoscalingPolicy:
-    """Scaling bounds of one API Deployment, read by the autoscaler."""
+    """How the autoscaler scales one API Deployment; every default but the bounds and target is the HPA's."""
 
     deployment: str
     min_replicas: int
     max_replicas: int
-    target_sessions_per_replica: float
+    target_per_replica: float  # the metric's value one replica should carry (sessions, requests/s, ...)
     scale_down_stabilization_seconds: int = DEFAULT_SCALE_DOWN_STABILIZATION_SECONDS
+    metric: MetricPreset = MetricPreset.HAPROXY_SESSIONS
+    query: str = ""  # PromQL when metric is promql
+    backend: str = ""  # the load balancer's name for the target; "" means the API's Service name
+    tolerance: float = 0.1
+    scale_up_stabilization_seconds: int = 0
+    scale_up_max_percent: int = 100
+    scale_up_max_pods: int = 4
+    scale_up_period_seconds: int = 15
+    scale_down_max_percent: int = 100
+    scale_down_period_seconds: int = 15
+    interval_seconds: int = 15
+    stale_after_seconds: int = 60
+
+    @property
+    def target_sessions_per_replica(self) -> float:
+        """The name of the target before presets existed (kept for readers of the old spec)."""
+        return self.target_per_replica
 
 
 @dataclass(frozen=True)
@@ -198,24 +228,51 @@ def build(document: Document) -> Spec:
         overrides=MappingProxyType(
             {chart: MappingProxyType(merge_all([values])) for chart, values in sorted(get("overrides").items())}
         ),
-        autoscaling=tuple(
-            AutoscalingPolicy(
-                deployment=name,
-                min_replicas=policy["minReplicas"],
-                max_replicas=policy["maxReplicas"],
-                target_sessions_per_replica=float(policy["targetSessionsPerReplica"]),
-                scale_down_stabilization_seconds=policy.get(
-                    "scaleDownStabilizationSeconds", DEFAULT_SCALE_DOWN_STABILIZATION_SECONDS
-                ),
-            )
-            for name, policy in sorted(get("autoscaling").items())
-        ),
+        autoscaling=tuple(autoscaling_policy(name, policy) for name, policy in sorted(get("autoscaling").items())),
         health_watcher=HealthWatcherPolicy(
             enabled=get("healthWatcher", "enabled"),
             max_restarts_per_hour=get("healthWatcher", "maxRestartsPerHour"),
         ),
         source=document.source,
     )
+
+
+POLICY_FIELDS: Mapping[str, tuple[str, type]] = MappingProxyType(
+    {
+        "scaleDownStabilizationSeconds": ("scale_down_stabilization_seconds", int),
+        "metric": ("metric", MetricPreset),
+        "query": ("query", str),
+        "backend": ("backend", str),
+        "tolerance": ("tolerance", float),
+        "scaleUpStabilizationSeconds": ("scale_up_stabilization_seconds", int),
+        "scaleUpMaxPercent": ("scale_up_max_percent", int),
+        "scaleUpMaxPods": ("scale_up_max_pods", int),
+        "scaleUpPeriodSeconds": ("scale_up_period_seconds", int),
+        "scaleDownMaxPercent": ("scale_down_max_percent", int),
+        "scaleDownPeriodSeconds": ("scale_down_period_seconds", int),
+        "intervalSeconds": ("interval_seconds", int),
+        "staleAfterSeconds": ("stale_after_seconds", int),
+    }
+)
+"""Optional policy fields: spec name -> (AutoscalingPolicy attribute, type); omitted ones keep the dataclass default."""
+
+
+def autoscaling_policy(deployment: str, policy: Mapping[str, Any]) -> AutoscalingPolicy:
+    """One policy from the spec's words (the spec file, or what the resource publishes)."""
+    target = policy.get("targetPerReplica", policy.get("targetSessionsPerReplica", 0.0))
+    optional = {attr: kind(policy[name]) for name, (attr, kind) in POLICY_FIELDS.items() if name in policy}
+    return AutoscalingPolicy(deployment, int(policy["minReplicas"]), int(policy["maxReplicas"]), float(target),
+                             **optional)
+
+
+def policy_document(policy: AutoscalingPolicy) -> dict[str, Any]:
+    """A policy in the spec's words with every default filled in (what the resource publishes)."""
+    out: dict[str, Any] = {"minReplicas": policy.min_replicas, "maxReplicas": policy.max_replicas,
+                           "targetPerReplica": policy.target_per_replica}
+    for name, (attr, _) in POLICY_FIELDS.items():
+        value = getattr(policy, attr)
+        out[name] = value.value if isinstance(value, StrEnum) else value
+    return out
 
 
 def _selector(labels: Mapping[str, str]) -> NodeSelector:

@@ -15,7 +15,7 @@ from .catalog import AUTOSCALABLE, SERVICES
 from .errors import SpecError
 from .releases import RELEASE_ORDER, RELEASES, UpgradeKind, classify_upgrade
 from .source import Path
-from .spec import Spec
+from .spec import AutoscalingPolicy, MetricPreset, Spec
 
 MIN_REPLICAS = 1
 MAX_REPLICAS = 100
@@ -27,6 +27,8 @@ class Inputs:
 
     available_charts: Mapping[str, str] | None = None  # chart name -> version in the chart source
     current_release: str | None = None  # release running in the cluster now
+    promql_errors: Mapping[str, str] | None = None  # query -> Prometheus' parse error (None: not checked)
+    rendered_deployments: frozenset[str] | None = None  # Deployments of the render (None: not rendered)
 
 
 Rule = Callable[[Spec, Inputs], Iterator[SpecError]]
@@ -150,6 +152,48 @@ def autoscaling_bounds(spec: Spec, _: Inputs) -> Iterator[SpecError]:
             )
 
 
+def autoscaling_metric(spec: Spec, _: Inputs) -> Iterator[SpecError]:
+    """Raw PromQL needs its query, and a query is only read with ``metric: promql``."""
+    for p in spec.autoscaling:
+        base: Path = ("spec", "autoscaling", p.deployment)
+        if p.metric is MetricPreset.PROMQL and not p.query:
+            yield _error(spec, (*base, "metric"), "metric promql needs a query", "query: <PromQL returning one series>")
+        elif p.query and p.metric is not MetricPreset.PROMQL:
+            yield _error(spec, (*base, "query"), f"a query is not read with metric {p.metric.value}",
+                         "metric: promql, or no query")
+
+
+def autoscaling_promql(spec: Spec, inputs: Inputs) -> Iterator[SpecError]:
+    """A raw query must parse (Prometheus' own parser, run by the edge; ``$backend`` filled in)."""
+    errors = inputs.promql_errors
+    if errors is None:
+        return
+    for p in spec.autoscaling:
+        problem = errors.get(promql_checked(p)) if p.metric is MetricPreset.PROMQL and p.query else None
+        if problem:
+            yield _error(spec, ("spec", "autoscaling", p.deployment, "query"),
+                         f"PromQL does not parse: {problem}", "a PromQL expression returning one series")
+
+
+def promql_checked(policy: AutoscalingPolicy) -> str:
+    """The text of a policy's query as it is parsed: ``$backend`` stands for a backend name."""
+    return policy.query.replace("$backend", "backend")
+
+
+def autoscaling_rendered(spec: Spec, inputs: Inputs) -> Iterator[SpecError]:
+    """A policy must name a Deployment the charts really render (known only after a render)."""
+    rendered = inputs.rendered_deployments
+    if rendered is None:
+        return
+    for p in spec.autoscaling:
+        if p.deployment not in rendered:
+            close = difflib.get_close_matches(p.deployment, sorted(rendered), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            yield _error(spec, ("spec", "autoscaling", p.deployment),
+                         f"the render has no Deployment '{p.deployment}'{hint}",
+                         "a Deployment the enabled charts render")
+
+
 def override_replicas(spec: Spec, _: Inputs) -> Iterator[SpecError]:
     """Raw overrides bypass the schema, so replica counts set there are checked here."""
     for chart, values in spec.overrides.items():
@@ -207,6 +251,9 @@ RULES: tuple[tuple[str, Rule], ...] = (
     ("dependencies enabled", dependencies_enabled),
     ("autoscaling targets", autoscaling_targets),
     ("autoscaling bounds", autoscaling_bounds),
+    ("autoscaling metric", autoscaling_metric),
+    ("autoscaling promql", autoscaling_promql),
+    ("autoscaling rendered", autoscaling_rendered),
     ("override replicas", override_replicas),
     ("charts available", charts_available),
 )
@@ -214,14 +261,16 @@ RULES: tuple[tuple[str, Rule], ...] = (
 
 
 def validate(
-    spec: Spec, available_charts: Mapping[str, str] | None = None, current_release: str | None = None
+    spec: Spec, available_charts: Mapping[str, str] | None = None, current_release: str | None = None,
+    promql_errors: Mapping[str, str] | None = None, rendered_deployments: frozenset[str] | None = None,
 ) -> list[SpecError]:
     """All meaning errors of `spec` (empty when it may be applied). Pure.
 
-    `available_charts` (name -> version in the chart source) and `current_release` (what runs now)
-    come from the edge; when None, the rules that need them are skipped.
+    `available_charts` (name -> version in the chart source), `current_release` (what runs now),
+    `promql_errors` (Prometheus' parser on the raw queries) and `rendered_deployments` come from
+    the edges; when None, the rules that need them are skipped.
     """
-    inputs = Inputs(available_charts, current_release)
+    inputs = Inputs(available_charts, current_release, promql_errors, rendered_deployments)
     return [error for _, rule in RULES for error in rule(spec, inputs)]
 
 

@@ -21,9 +21,10 @@ from openstack_gitops.model import catalog
 from openstack_gitops.model.errors import SpecError
 from openstack_gitops.model.expand import autoscaled_deployments
 from openstack_gitops.model.loader import load_spec
-from openstack_gitops.model.spec import Spec
-from openstack_gitops.model.validate import validate
+from openstack_gitops.model.spec import MetricPreset, Spec
+from openstack_gitops.model.validate import Inputs, autoscaling_rendered, promql_checked, validate
 from reconciler.edges.helm import Helm
+from reconciler.edges.promql import find_promtool, parse_errors
 from reconciler.engine.charts import available_charts, chart_refs
 from reconciler.plan import hooks, manifests, ownership
 from reconciler.plan.diff import Desired
@@ -47,9 +48,26 @@ def load(root: Path, spec_file: str = SPEC_FILE) -> Spec:
     return load_spec(text, spec_file)
 
 
-def check(spec: Spec, root: Path, current_release: str | None = None) -> list[SpecError]:
-    """Meaning checks against the charts the repo holds and the release running now."""
-    return validate(spec, available_charts=available_charts(spec, root), current_release=current_release)
+def check(spec: Spec, root: Path, current_release: str | None = None, promtool: str | None = None) -> list[SpecError]:
+    """Meaning checks against the charts the repo holds, the release running now, and Prometheus'
+    parser for raw autoscaling queries (skipped when promtool is not installed)."""
+    return validate(spec, available_charts=available_charts(spec, root), current_release=current_release,
+                    promql_errors=promql_errors(spec, promtool))
+
+
+def promql_errors(spec: Spec, promtool: str | None = None) -> Mapping[str, str] | None:
+    """Prometheus' parse errors of the spec's raw PromQL policies; None when they cannot be checked here."""
+    queries = [promql_checked(p) for p in spec.autoscaling if p.metric is MetricPreset.PROMQL and p.query]
+    if not queries:
+        return {}
+    tool = find_promtool(promtool)
+    return None if tool is None else parse_errors(queries, tool)
+
+
+def check_render(spec: Spec, objects: Sequence[Desired]) -> list[SpecError]:
+    """Checks only a render can answer: every autoscaling policy names a Deployment the charts render."""
+    rendered = frozenset(d.key.name for d in objects if d.key.kind == "Deployment")
+    return list(autoscaling_rendered(spec, Inputs(rendered_deployments=rendered)))
 
 
 def render(spec: Spec, root: Path, helm: Helm, values: Mapping[str, Mapping[str, Any]], kube_version: str,

@@ -335,6 +335,10 @@ class Reconciler:
         except manifests.RenderInvalid as exc:
             raise PhaseFailed(Phase.RENDER, Reason.RENDER_INVALID, logs.scrub(str(exc)),
                               retry=Retry.WAIT_FOR_CHANGE) from exc
+        errors = pipeline.check_render(spec, objects)
+        if errors:
+            raise PhaseFailed(Phase.VALIDATE, Reason.SPEC_INVALID, "\n".join(str(e) for e in errors),
+                              retry=Retry.WAIT_FOR_CHANGE)
         applied = [*objects, *(Desired(h.key, h.chart, h.manifest) for h in hooks)]
         violations = policy.check(applied, spec.namespace, credentials)
         if violations:

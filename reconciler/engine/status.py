@@ -14,6 +14,7 @@ from typing import Any
 
 from openstack_gitops.api import (
     API_VERSION,
+    AUTOSCALER_STATUS,
     FIELD_MANAGER,
     GROUP,
     KIND,
@@ -34,6 +35,8 @@ from reconciler.engine.changeset import ChangeSet
 from reconciler.engine.identity import CloudRef
 from reconciler.engine.outcome import Outcome, Reason
 from reconciler.plan.diff import Action
+
+OTHER_PROCESSES_STATUS = frozenset({AUTOSCALER_STATUS})  # status sections written by the other processes
 
 
 def ensure_crd(cluster: Cluster) -> None:
@@ -140,8 +143,9 @@ def _write_status(cluster: Cluster, ref: CloudRef, live: Manifest | None, status
 
 
 def _comparable(status: Mapping[str, Any]) -> Any:
-    """Status without timestamps: a new timestamp alone is no reason to write."""
-    out = dict(status)
+    """Status without timestamps: a new timestamp alone is no reason to write. The sections other
+    processes own (``status.autoscaler``) are theirs: never compared, never sent."""
+    out = {k: v for k, v in status.items() if k not in OTHER_PROCESSES_STATUS}
     out["conditions"] = [{k: v for k, v in c.items() if k != "lastTransitionTime"}
                          for c in status.get("conditions", [])]
     out.pop("lastAppliedTime", None)
@@ -196,7 +200,7 @@ def record_failure(cluster: Cluster, ref: CloudRef, commit: str, outcome: Outcom
     live = read(cluster, ref)
     if live is None:
         return False
-    previous = live.get("status") or {}
+    previous = {k: v for k, v in (live.get("status") or {}).items() if k not in OTHER_PROCESSES_STATUS}
     commit = commit or previous.get("observedCommit", "")
     status = {**previous, "observedCommit": commit, "observedCommitShort": commit[:12], "state": "Failed",
               "lastError": logs.scrub(outcome.message)[:2048]}

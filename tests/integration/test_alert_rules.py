@@ -2,7 +2,7 @@
 
 An alert whose expression can never be true looks fine until the outage it should have reported, so
 every rule must have a promtool case that makes it fire, and may only name metrics and labels that
-the reconciler really exports.
+the reconciler (or the autoscaler) really exports.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import yaml
 from prometheus_client import Metric
 from prometheus_client.metrics import MetricWrapperBase
 
+from autoscaler.metrics import Metrics as AutoscalerMetrics
 from reconciler.engine.metrics import PREFIX, Metrics
 
 MONITORING = Path(__file__).resolve().parents[2] / "manifests" / "monitoring"
@@ -48,12 +49,14 @@ def rules() -> list[dict[str, Any]]:
 
 
 def exported() -> dict[str, set[str]]:
-    """Sample name -> label names, for every metric of a fresh Metrics registry."""
-    metrics = Metrics()
-    families: list[Metric] = list(metrics.registry.collect())
-    labels = {m._name: set(m._labelnames) for m in vars(metrics).values() if isinstance(m, MetricWrapperBase)}
-    return {family.name + suffix: labels[family.name] | ({"le"} if suffix == "_bucket" else set())
-            for family in families for suffix in _SUFFIXES[family.type]}
+    """Sample name -> label names, for every metric of a fresh registry of the reconciler and of the autoscaler."""
+    out: dict[str, set[str]] = {}
+    for metrics in (Metrics(), AutoscalerMetrics()):
+        families: list[Metric] = list(metrics.registry.collect())
+        labels = {m._name: set(m._labelnames) for m in vars(metrics).values() if isinstance(m, MetricWrapperBase)}
+        out.update({family.name + suffix: labels[family.name] | ({"le"} if suffix == "_bucket" else set())
+                    for family in families for suffix in _SUFFIXES[family.type]})
+    return out
 
 
 def test_promtool_checks_the_rules() -> None:
@@ -82,7 +85,7 @@ def test_rule_names_only_exported_metrics_and_labels(rule: str) -> None:
     used_labels = set(TARGET_LABELS)
     for name, matchers in _SELECTOR.findall(expr):
         assert name in metrics, f"{rule}: {name} is not exported (exported: {sorted(metrics)})"
-        used = {m.split("=")[0].strip(" !~") for m in matchers.split(",") if m.strip()}
+        used = {re.split(r"!=|!~|=~|=", m)[0].strip() for m in matchers.split(",") if m.strip()}
         assert used <= metrics[name], f"{rule}: {name} has no label {sorted(used - metrics[name])}"
         used_labels |= metrics[name]
     for group in _GROUPING.findall(expr):

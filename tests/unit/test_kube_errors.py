@@ -23,6 +23,8 @@ from openstack_gitops.kube.errors import ApiError
 REPO = Path(__file__).resolve().parents[2]
 PRODUCT = ("openstack_gitops", "reconciler", "autoscaler", "healthwatcher")
 EDGE = REPO / "openstack_gitops" / "kube" / "client.py"
+# the Prometheus edge maps its own (requests') exceptions to PrometheusError and configures urllib3's retries
+OTHER_EDGES = (REPO / "autoscaler" / "edges" / "prometheus.py",)
 
 
 def status_exception(status: int, reason: str, message: str) -> ApiException:
@@ -83,7 +85,7 @@ def _names_caught_outside_the_edge() -> list[str]:
     found = []
     for package in PRODUCT:
         for path in sorted((REPO / package).rglob("*.py")):
-            if path == EDGE:
+            if path == EDGE or path in OTHER_EDGES:
                 continue
             for node in ast.walk(ast.parse(path.read_text())):
                 if isinstance(node, ast.ExceptHandler) and node.type is not None:

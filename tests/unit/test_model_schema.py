@@ -220,9 +220,9 @@ def test_error_text_names_file_line_field_and_expected() -> None:
         ),
         pytest.param(
             {"spec.autoscaling": {"keystone-api": {"minReplicas": 1, "maxReplicas": 2}}},
-            "spec.autoscaling.keystone-api.targetSessionsPerReplica",
-            "missing required field 'targetSessionsPerReplica'",
-            "",
+            "spec.autoscaling.keystone-api",
+            "invalid value",
+            "targetPerReplica (or targetSessionsPerReplica)",
             id="autoscaling-missing-target",
         ),
         pytest.param(

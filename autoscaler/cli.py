@@ -1,0 +1,146 @@
+"""``openstack-gitops-autoscaler``: scale the OpenStack APIs from load-balancer metrics in Prometheus.
+
+Reads its policies from the OpenStackDeployment resources in the cluster (never from Git), and
+acts only while it holds the Lease ``openstack-gitops-autoscaler`` (``--no-leader-elect`` to run
+alone). Exit codes: 0 stopped by a signal, 1 lost the Lease or ``--once`` failed, 2 bad flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from autoscaler.edges.prometheus import Prometheus, PrometheusConfig
+from autoscaler.loop import Autoscaler
+from autoscaler.metrics import Metrics
+from openstack_gitops.api import Process
+from openstack_gitops.kube.client import ApiError, Cluster, load_api_client
+from openstack_gitops.kube.lease import (
+    LeaderElector,
+    Timings,
+    default_identity,
+    default_namespace,
+    leader_gauge,
+    user_agent,
+)
+from openstack_gitops.runtime import logs
+from openstack_gitops.runtime.probes import Heartbeat, all_of, ok
+
+log = logs.get("autoscaler.cli")
+LOOP_STALLED_AFTER = 120.0  # healthz fails when the loop has not come round for this long
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="openstack-gitops-autoscaler", description=__doc__.split("\n\n")[0])
+    p.add_argument("--prometheus-url", default=os.environ.get("OPENSTACK_GITOPS_PROMETHEUS_URL"),
+                   help="the Prometheus to read load from (default: $OPENSTACK_GITOPS_PROMETHEUS_URL)")
+    p.add_argument("--prometheus-token-file", type=Path, help="file holding a bearer token (re-read per query)")
+    p.add_argument("--prometheus-username-file", type=Path, help="basic auth: file holding the user name")
+    p.add_argument("--prometheus-password-file", type=Path, help="basic auth: file holding the password")
+    p.add_argument("--prometheus-ca-file", type=Path, help="CA bundle to verify Prometheus' TLS certificate")
+    p.add_argument("--prometheus-insecure-skip-tls-verify", action="store_true",
+                   help="do not verify Prometheus' TLS certificate (verification is on by default)")
+    p.add_argument("--prometheus-timeout", type=float, default=10.0, help="seconds per query (%(default)s)")
+    p.add_argument("--namespace", default=None, help="only clouds in this namespace (default: every namespace)")
+    p.add_argument("--paused", action="store_true",
+                   help="never scale, only report (every target paused; annotate a Deployment or the "
+                        "OpenStackDeployment openstack-gitops.io/autoscaling=paused to pause one or a cloud)")
+    p.add_argument("--once", action="store_true", help="one tick of every target, then exit")
+    p.add_argument("--metrics-port", type=int, default=0, help="/metrics, /healthz, /readyz on this port (0: off)")
+    p.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"), help="default: $KUBECONFIG, else in-cluster")
+    p.add_argument("--leader-elect", action=argparse.BooleanOptionalAction, default=None,
+                   help="act only while holding a coordination.k8s.io Lease (default: on, except with --once)")
+    p.add_argument("--lease-name", default="openstack-gitops-autoscaler")
+    p.add_argument("--lease-namespace", help="default: the pod's namespace, else openstack-gitops")
+    p.add_argument("--lease-duration", type=float, default=Timings().lease_duration)
+    p.add_argument("--renew-deadline", type=float, default=Timings().renew_deadline)
+    p.add_argument("--retry-period", type=float, default=Timings().retry_period)
+    p.add_argument("--identity", help="this replica's name in the Lease (default: hostname_pid_random)")
+    p.add_argument("--log-json", action="store_true", help="log JSON lines instead of text")
+    p.add_argument("--log-level", default=os.environ.get("OPENSTACK_GITOPS_LOG_LEVEL", "INFO"))
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logs.setup(json_lines=args.log_json, level=args.log_level)
+    if not args.prometheus_url:
+        print("the autoscaler needs --prometheus-url or $OPENSTACK_GITOPS_PROMETHEUS_URL", file=sys.stderr)
+        return 2
+    prom_config = PrometheusConfig(args.prometheus_url, args.prometheus_token_file, args.prometheus_username_file,
+                                   args.prometheus_password_file, args.prometheus_ca_file,
+                                   not args.prometheus_insecure_skip_tls_verify, args.prometheus_timeout)
+    elect = (not args.once) if args.leader_elect is None else args.leader_elect
+    timings = Timings(args.lease_duration, args.renew_deadline, args.retry_period)
+    problems = prom_config.problems() + (timings.problems() if elect else [])
+    if problems:
+        print("; ".join(problems), file=sys.stderr)
+        return 2
+    identity = args.identity or default_identity()
+    try:
+        cluster = Cluster(load_api_client(args.kubeconfig, Process.AUTOSCALER), Process.AUTOSCALER)
+    except ApiError as exc:
+        print(f"cannot load the cluster config: {logs.scrub(str(exc))}", file=sys.stderr)
+        return 2
+    if elect:  # the audit log tells the replicas apart
+        cluster.api.user_agent = user_agent(cluster.api.user_agent, identity)
+    stop = threading.Event()
+
+    def stop_now(*_: object) -> None:
+        stop.set()
+
+    elector: LeaderElector | None = None
+    if elect:
+        lease_cluster = Cluster(load_api_client(args.kubeconfig, Process.AUTOSCALER), Process.AUTOSCALER)
+        lease_cluster.api.user_agent = user_agent(lease_cluster.api.user_agent, identity)
+        elector = LeaderElector(lease_cluster, args.lease_namespace or default_namespace(), args.lease_name,
+                                identity, timings, on_lost=stop_now)
+    still_leader = elector.is_leader if elector else (lambda: True)
+    metrics = Metrics()
+    leader_gauge(metrics.registry, still_leader)
+    prometheus = Prometheus(prom_config)
+    autoscaler = Autoscaler(cluster, prometheus, metrics, namespace=args.namespace, paused=args.paused,
+                            still_leader=still_leader, identity=identity)
+    beat = Heartbeat("autoscaler loop", LOOP_STALLED_AFTER)
+    server = None
+    if args.metrics_port:
+        server = metrics.serve(args.metrics_port, healthz=all_of([beat.check, *([elector.alive] if elector else [])]),
+                               readyz=elector.readiness if elector else ok)
+    signal.signal(signal.SIGTERM, stop_now)
+    signal.signal(signal.SIGINT, stop_now)
+    if elector is not None:
+        elector.start()
+    try:
+        if args.once:
+            if elector is not None:
+                while not stop.is_set() and not elector.wait_leader(1.0):
+                    beat.beat()
+            report = autoscaler.tick(force=True)
+            for key, before, after, reason in report.scaled:
+                print(f"{key}: {before} -> {after} ({reason})")
+            if report.error:
+                print(report.error, file=sys.stderr)
+            return 1 if report.error else 0
+        log.info("autoscaler started", extra={"identity": identity, "prometheus": args.prometheus_url,
+                                              "namespace": args.namespace or "(all)", "paused": args.paused})
+        autoscaler.run(stop, beat.beat)
+    finally:
+        if elector is not None:
+            elector.step_down()
+            if not elector.lost.is_set():
+                elector.release()
+        prometheus.close()
+        if server is not None:
+            server.stop()
+    if elector is not None and elector.lost.is_set():
+        print("lost the leader Lease: exiting, to be restarted as a standby", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
