@@ -207,8 +207,11 @@ def test_switching_a_service_off_runs_its_pre_delete_hooks_then_prunes(big_bed: 
                      if o["metadata"]["labels"].get(api.SERVICE_LABEL) == "glance"}
     assert glance_before
     switched_off = {"glance", "nova", "libvirt"}  # compute needs image: both go
+    kept = {f"persistentvolumeclaims/{c['metadata']['name']}" for c in cloud.items("v1", "PersistentVolumeClaim")
+            if (c["metadata"].get("annotations") or {}).get("helm.sh/resource-policy") == "keep"}
+    assert kept  # glance's image claims: Helm keeps them when a release goes, so do we
     owned = {f"{_plural(kind)}/{name}" for kind, name, service in _owned(cloud)}
-    theirs = {f"{_plural(kind)}/{name}" for kind, name, service in _owned(cloud) if service in switched_off}
+    theirs = {f"{_plural(kind)}/{name}" for kind, name, service in _owned(cloud) if service in switched_off} - kept
     cloud.repo.edit(lambda doc: doc["spec"]["services"].update({"image": {"enabled": False},
                                                                  "compute": {"enabled": False}}), "image off")
     outcome, writes = object_writes_during(cloud.testbed, cloud.reconciler.reconcile)
@@ -220,6 +223,8 @@ def test_switching_a_service_off_runs_its_pre_delete_hooks_then_prunes(big_bed: 
     assert "delete jobs/glance-clean" in real[clean:]  # the hook goes with its chart
     deleted = {w.removeprefix("delete ") for w in real if w.startswith("delete ")} - {"jobs/glance-clean"}
     assert deleted & owned == theirs  # exactly the switched-off charts' objects, nothing else
+    assert {f"persistentvolumeclaims/{c['metadata']['name']}"
+            for c in cloud.cluster.list("v1", "PersistentVolumeClaim", "", namespace=cloud.repo.namespace)} >= kept
     left = [o for kind in ("Deployment", "Service", "ConfigMap", "Job")
             for o in cloud.items("batch/v1" if kind == "Job" else "apps/v1" if kind == "Deployment" else "v1", kind)
             if o["metadata"]["labels"].get(api.SERVICE_LABEL) == "glance"]
