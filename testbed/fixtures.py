@@ -10,6 +10,7 @@ when tests failed. The services are independent: a test that wants Prometheus to
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Protocol, TypeVar
 
 import pytest
 
@@ -26,68 +27,56 @@ HAPROXY_BACKENDS: dict[str, int] = {"keystone-api": 2, "nova-api-osapi": 2}
 __all__ = ["HAPROXY_BACKENDS", "git_server", "haproxy", "helm_repo", "mariadb", "prometheus", "rabbitmq"]
 
 
+class _Service(Protocol):
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+S = TypeVar("S", bound=_Service)
+
+
+def _running(service: S) -> Iterator[S]:
+    """Start ``service`` for the session and stop it at the end, also when tests failed."""
+    try:
+        service.start()
+        yield service
+    finally:
+        service.stop()
+
+
 @pytest.fixture(scope="session")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
     """Prometheus scraping every 1 s (itself as job ``prometheus``)."""
-    server = Prometheus(tmp_path_factory.mktemp("prometheus"), scrape_interval=1.0)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
+    yield from _running(Prometheus(tmp_path_factory.mktemp("prometheus"), scrape_interval=1.0))
 
 
 @pytest.fixture(scope="session")
 def haproxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HAProxy]:
     """HAProxy with the backends of :data:`HAPROXY_BACKENDS` and its metrics frontend."""
-    proxy = HAProxy(tmp_path_factory.mktemp("haproxy"), backends=HAPROXY_BACKENDS)
-    try:
-        proxy.start()
-        yield proxy
-    finally:
-        proxy.stop()
+    yield from _running(HAProxy(tmp_path_factory.mktemp("haproxy"), backends=HAPROXY_BACKENDS))
 
 
 @pytest.fixture(scope="session")
 def git_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitServer]:
     """``git daemon`` serving ``<dir>/git/*.git`` over git://, pushes enabled."""
-    server = GitServer(tmp_path_factory.mktemp("git-server"))
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
+    yield from _running(GitServer(tmp_path_factory.mktemp("git-server")))
 
 
 @pytest.fixture(scope="session")
 def helm_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The URL of a Helm repository of the upstream OpenStack-Helm charts on loopback, as operators get
     them (``source: {type: helm, url: ...}``); packaged once per machine (testbed/helmrepo.py)."""
-    server = HelmRepo(tmp_path_factory.mktemp("helm-repo"))
-    try:
-        server.start()
+    for server in _running(HelmRepo(tmp_path_factory.mktemp("helm-repo"))):
         yield server.url
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")
 def mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDB]:
     """A fresh MariaDB (own data directory) on a loopback port; ``root@'%'`` has a generated password."""
-    server = MariaDB(tmp_path_factory.mktemp("mariadb"))
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
+    yield from _running(MariaDB(tmp_path_factory.mktemp("mariadb")))
 
 
 @pytest.fixture(scope="session")
 def rabbitmq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitMQ]:
     """A fresh RabbitMQ (own node, Mnesia and epmd) on loopback ports, management HTTP API on."""
-    broker = RabbitMQ(tmp_path_factory.mktemp("rabbitmq"))
-    try:
-        broker.start()
-        yield broker
-    finally:
-        broker.stop()
+    yield from _running(RabbitMQ(tmp_path_factory.mktemp("rabbitmq")))
