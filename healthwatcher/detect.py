@@ -13,7 +13,8 @@ The rules, in the order they are tried (the first that fires wins; else the firs
    so the kubelet will never confirm the deletion; since the later of the deletion time and the
    node going NotReady. The only state a force-delete is for.
 2. phase-failed: ``status.phase == Failed``;
-3. crash-loop: a container waits in ``CrashLoopBackOff`` with at least ``restart_limit`` restarts;
+3. crash-loop: a container waits in ``CrashLoopBackOff`` with at least ``restart_limit`` restarts
+   (not on a NotReady node, whose kubelet no longer reports: the statuses are stale);
 4. not-ready: the pod is not Ready while its node is Ready (a NotReady node is the node's
    problem, not the pod's: deleting its pods would only move the load).
 
@@ -146,6 +147,8 @@ def phase_failed(pod: Obj, node: Obj | None, t: Thresholds) -> Match | None:
 
 
 def crash_loop(pod: Obj, node: Obj | None, t: Thresholds) -> Match | None:
+    if node_ready(node) is False:
+        return None  # the kubelet is not reporting: the container statuses are stale
     for c in _containers(pod):
         waiting = (c.get("state") or {}).get("waiting") or {}
         restarts = int(c.get("restartCount") or 0)
@@ -172,8 +175,9 @@ def not_ready(pod: Obj, node: Obj | None, t: Thresholds) -> Match | None:
     since = _not_ready_since(pod) or _started(pod)
     if since is None:
         return None
-    return Match(Rule.NOT_READY, since, f"not Ready ({(cond or {}).get('reason') or 'no Ready condition'}) "
-                                        f"on Ready node {node['metadata']['name']}" if node else "not Ready")
+    reason = (cond or {}).get("reason") or "no Ready condition"
+    node_name = ((node or {}).get("metadata") or {}).get("name", "?")
+    return Match(Rule.NOT_READY, since, f"not Ready ({reason}) on Ready node {node_name}")
 
 
 RULES: tuple[Callable[[Obj, Obj | None, Thresholds], Match | None], ...] = (
