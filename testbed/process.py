@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -19,12 +20,29 @@ from pathlib import Path
 
 from testbed.errors import TestbedError
 
+EPHEMERAL_PORTS = (32768, 60999)  # Linux's default ip_local_port_range: where outgoing connections bind
+LISTEN_PORTS = (20000, 32000)  # below it, so no client connection takes a port between pick and bind
+_handed_out: set[int] = set()
+
 
 def free_port() -> int:
-    """A loopback TCP port that was free a moment ago (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback TCP port that was free a moment ago, below the kernel's ephemeral range.
+
+    Ports the OS picks (bind to 0) come from the ephemeral range, where any outgoing connection of a
+    busy test run may take one before the service binds it ("port already in use"); ports handed out
+    here are never reused by this process either."""
+    for _ in range(500):
+        port = random.randint(*LISTEN_PORTS)
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise TestbedError("ports", f"no free loopback port in {LISTEN_PORTS[0]}-{LISTEN_PORTS[1]}")
 
 
 def port_in_use(port: int) -> bool:
