@@ -360,6 +360,16 @@ class Cluster:
             raise _api_error(str(key), "delete", exc) from exc
         return True
 
+    def delete_and_wait(self, api_version: str, key: ObjectKey, timeout: float = 120) -> None:
+        """Delete (foreground: its dependents first) and wait until it is gone, for an object about to be
+        created again under the same name (a changed Job, a hook re-run); ApiError after ``timeout``."""
+        self.delete(api_version, key, propagation="Foreground")
+        try:
+            poll_until(lambda: True if not self.exists(api_version, key) else None, timeout, 0.2,
+                       f"deletion of {key}")
+        except TimeoutError as exc:
+            raise ApiError(str(key), "delete", 0, "Timeout", str(exc)) from None
+
     def exists(self, api_version: str, key: ObjectKey) -> bool:
         return self.get(api_version, key.kind, key.name, key.namespace or None) is not None
 

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field, replace
 
 from openstack_gitops.kube.client import ApiError, Cluster
 from openstack_gitops.kube.objects import ObjectKey
-from openstack_gitops.runtime.backoff import poll_until
 from reconciler.engine.changeset import Change, ChangeSet
 from reconciler.engine.hook_runner import HookFailed, HookRunner
 from reconciler.engine.outcome import Phase, PhaseFailed, Reason, Retry
@@ -278,7 +277,7 @@ class Executor:
         self._check_fence(f"writing {step.key}")  # every write: lanes run side by side
         try:
             if step.action is Action.RECREATE:
-                self._delete_and_wait(step)
+                self.cluster.delete_and_wait(str(step.manifest["apiVersion"]), step.key)
             if step.takeover:
                 self._take_fields(api_version, step)
             applied = self.cluster.apply(step.manifest)
@@ -311,15 +310,6 @@ class Executor:
                     raise
                 time.sleep(0.1 * (attempt + 1))
 
-    def _delete_and_wait(self, step: Step, timeout: float = 120) -> None:
-        assert step.manifest is not None
-        api_version = step.manifest["apiVersion"]
-        self.cluster.delete(api_version, step.key, propagation="Foreground")
-        try:
-            poll_until(lambda: True if not self.cluster.exists(api_version, step.key) else None, timeout, 0.2,
-                       f"deletion of {step.key}")
-        except TimeoutError as exc:
-            raise ApiError(str(step.key), "delete", 0, "Timeout", str(exc)) from None
 
     def _wait_established(self, steps: Sequence[Step]) -> None:
         """CRDs must be Established before their kinds can be used."""

@@ -206,11 +206,6 @@ class HookRunner:
         log.info("hook completed", extra={"chart": chart.chart, "hook": str(hook.key),
                                           "seconds": round(time.monotonic() - started, 2)})
 
-    def remove(self, hook: Hook, timeout: float = 120) -> None:
+    def remove(self, hook: Hook) -> None:
         """Delete and wait until gone (a re-created hook takes the same name)."""
-        self.cluster.delete(hook.api_version, hook.key, propagation="Foreground")
-        try:
-            poll_until(lambda: True if not self.cluster.exists(hook.api_version, hook.key) else None, timeout, 0.2,
-                       f"deletion of {hook.key}")
-        except TimeoutError as exc:
-            raise ApiError(str(hook.key), "delete", 0, "Timeout", str(exc)) from None
+        self.cluster.delete_and_wait(hook.api_version, hook.key)
