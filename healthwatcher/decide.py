@@ -20,7 +20,8 @@ the ones after it. The checks, in order (the first that refuses names the reason
 4. exponential back-off per pod slot: after n restarts, ``min(base x 2^(n-1), max)`` before the
    next. The slot survives the restart: a StatefulSet member keeps its name, a DaemonSet pod is the
    workload's pod on that node (its name changes with each restart);
-5. sliding-hour rate limits: per node, per workload, in total (the spec's ``maxRestartsPerHour``).
+5. sliding-hour rate limits: per node, per workload, in total (the spec's ``maxRestartsPerNodePerHour``,
+   ``maxRestartsPerWorkloadPerHour`` and ``maxRestartsPerHour``).
 
 Refusals carry ``retry_at`` when time alone lifts them (back-off, rate limits).
 """
@@ -114,7 +115,9 @@ class Failure:
 
 @dataclass(frozen=True)
 class Limits:
-    """The watcher's own limits beside the spec's ``maxRestartsPerHour`` (seconds, counts per window)."""
+    """The limits beside the spec's ``maxRestartsPerHour`` (seconds, counts per window): ``per_node``,
+    ``per_workload`` and ``breaker_share`` come from the spec (``healthwatcher.workloads.limits``), the
+    rest are the watcher's own."""
 
     per_node: int = 3
     per_workload: int = 5

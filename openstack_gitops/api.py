@@ -20,6 +20,8 @@ from openstack_gitops.model.spec import (
     Spec,
     autoscaling_policy,
     policy_document,
+    watcher_document,
+    watcher_policy,
 )
 
 GROUP = "openstack-gitops.io"
@@ -95,8 +97,7 @@ def spec_document(spec: Spec) -> dict[str, Any]:
             "networking": {"backend": spec.network_backend.value},
             "services": sorted(spec.enabled_services),
             "autoscaling": {p.deployment: policy_document(p) for p in spec.autoscaling},
-            "healthWatcher": {"enabled": spec.health_watcher.enabled,
-                              "maxRestartsPerHour": spec.health_watcher.max_restarts_per_hour}}
+            "healthWatcher": watcher_document(spec.health_watcher)}
 
 
 def autoscaling_policies(document: Mapping[str, Any]) -> tuple[AutoscalingPolicy, ...]:
@@ -105,8 +106,6 @@ def autoscaling_policies(document: Mapping[str, Any]) -> tuple[AutoscalingPolicy
 
 
 def health_watcher_policy(document: Mapping[str, Any]) -> HealthWatcherPolicy:
-    """The health-watcher policy a resource's spec publishes (defaults when it publishes none)."""
-    raw = document.get("healthWatcher") or {}
-    default = HealthWatcherPolicy()
-    return HealthWatcherPolicy(bool(raw.get("enabled", default.enabled)),
-                               int(raw.get("maxRestartsPerHour", default.max_restarts_per_hour)))
+    """The health-watcher policy a resource's spec publishes (what :func:`spec_document` wrote); each
+    field it lacks takes its default, as an older reconciler's resource publishes fewer."""
+    return watcher_policy(document.get("healthWatcher") or {})

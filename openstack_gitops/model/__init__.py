@@ -29,6 +29,7 @@ from .spec import (
     NodeSelector,
     ServiceSpec,
     Spec,
+    WatchedWorkloadPolicy,
 )
 from .validate import validate
 
@@ -53,6 +54,7 @@ __all__ = [
     "SpecError",
     "SpecInvalid",
     "UpgradeKind",
+    "WatchedWorkloadPolicy",
     "autoscaled_deployments",
     "canonical_json",
     "charts_for",

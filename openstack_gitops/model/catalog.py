@@ -498,6 +498,41 @@ AUTOSCALABLE: Mapping[str, AutoscalableApi] = MappingProxyType(
 
 ALL_CHARTS: tuple[str, ...] = APPLY_ORDER
 
+@dataclass(frozen=True)
+class GuardedWorkload:
+    """A workload the health watcher guards by default, by the name the chart renders.
+
+    Here rather than in the health watcher so that validation (which may not import it) knows which
+    names of ``spec.healthWatcher.workloads`` are defaults; the watcher adds its thresholds.
+    """
+
+    kind: str  # DaemonSet | StatefulSet
+    name: str
+    database: bool = False
+    replicas: tuple[str, str] | None = None  # (chart, pod.replicas component) when the spec sets its size
+
+
+GUARDED_COMMON: tuple[GuardedWorkload, ...] = (
+    GuardedWorkload("DaemonSet", "nova-compute-default"),
+    GuardedWorkload("DaemonSet", "libvirt-libvirt-default"),
+    GuardedWorkload("StatefulSet", "mariadb-server", database=True, replicas=("mariadb", "server")),
+    GuardedWorkload("StatefulSet", "rabbitmq-rabbitmq", database=True, replicas=("rabbitmq", "server")),
+)
+GUARDED_SWITCH_AGENTS: Mapping[NetworkBackend, tuple[GuardedWorkload, ...]] = MappingProxyType(
+    {
+        NetworkBackend.OPENVSWITCH: (GuardedWorkload("DaemonSet", "openvswitch"),
+                                     GuardedWorkload("DaemonSet", "neutron-ovs-agent-default")),
+        NetworkBackend.OVN: (GuardedWorkload("DaemonSet", "ovn-controller-default"),
+                             GuardedWorkload("DaemonSet", "neutron-ovn-metadata-agent-default")),
+    }
+)
+
+
+def guarded(backend: NetworkBackend) -> tuple[GuardedWorkload, ...]:
+    """What the health watcher guards by default with ``backend``: the common ones, then the switch agents."""
+    return GUARDED_COMMON + GUARDED_SWITCH_AGENTS[backend]
+
+
 
 def service_charts(service: str, backend: NetworkBackend) -> tuple[str, ...]:
     """Charts that implement `service`, with the backend's switch chart for networking."""

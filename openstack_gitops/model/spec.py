@@ -30,8 +30,11 @@ __all__ = [
     "ServiceSpec",
     "Size",
     "Spec",
+    "WatchedWorkloadPolicy",
     "autoscaled",
     "build",
+    "watcher_document",
+    "watcher_policy",
 ]
 
 
@@ -128,11 +131,38 @@ class AutoscalingPolicy:
 
 
 @dataclass(frozen=True)
+class WatchedWorkloadPolicy:
+    """One workload's overrides (by the workload's name, e.g. nova-compute-default).
+
+    None keeps the default workload's value, so an operator states only what differs.
+    """
+
+    name: str
+    kind: str | None = None  # "DaemonSet" | "StatefulSet"; required for a name that is not a default
+    enabled: bool = True  # false: not guarded
+    database: bool | None = None  # None: the default's
+    quorum: int | None = None
+    restart_limit: int | None = None
+    crash_loop_grace_seconds: float | None = None
+    phase_failed_grace_seconds: float | None = None
+    not_ready_grace_seconds: float | None = None
+    terminating_grace_seconds: float | None = None
+
+
+@dataclass(frozen=True)
 class HealthWatcherPolicy:
-    """Limits of the health watcher's self-healing."""
+    """Limits of the health watcher's self-healing: restart budgets, the breaker, per-workload overrides."""
 
     enabled: bool = True
     max_restarts_per_hour: int = 10
+    max_restarts_per_node_per_hour: int = 3
+    max_restarts_per_workload_per_hour: int = 5
+    breaker_percent: int = 50  # more than this % of a workload's pods failed at once opens the breaker
+    workloads: tuple[WatchedWorkloadPolicy, ...] = ()  # sorted by name
+
+    def workload(self, name: str) -> WatchedWorkloadPolicy | None:
+        """The overrides of workload ``name``, if any."""
+        return next((w for w in self.workloads if w.name == name), None)
 
 
 @dataclass(frozen=True)
@@ -187,6 +217,10 @@ DEFAULTS: Mapping[Path, Any] = MappingProxyType(
         ("autoscaling",): {},
         ("healthWatcher", "enabled"): True,
         ("healthWatcher", "maxRestartsPerHour"): 10,
+        ("healthWatcher", "maxRestartsPerNodePerHour"): 3,
+        ("healthWatcher", "maxRestartsPerWorkloadPerHour"): 5,
+        ("healthWatcher", "breakerPercent"): 50,
+        ("healthWatcher", "workloads"): {},
     }
 )
 """Values of the `spec` fields an operator may omit, keyed by their path under `spec`."""
@@ -229,10 +263,7 @@ def build(document: Document) -> Spec:
             {chart: MappingProxyType(merge_all([values])) for chart, values in sorted(get("overrides").items())}
         ),
         autoscaling=tuple(autoscaling_policy(name, policy) for name, policy in sorted(get("autoscaling").items())),
-        health_watcher=HealthWatcherPolicy(
-            enabled=get("healthWatcher", "enabled"),
-            max_restarts_per_hour=get("healthWatcher", "maxRestartsPerHour"),
-        ),
+        health_watcher=watcher_policy(spec.get("healthWatcher") or {}),
         source=document.source,
     )
 
@@ -272,6 +303,79 @@ def policy_document(policy: AutoscalingPolicy) -> dict[str, Any]:
     for name, (attr, _) in POLICY_FIELDS.items():
         value = getattr(policy, attr)
         out[name] = value.value if isinstance(value, StrEnum) else value
+    return out
+
+
+WATCHER_FIELDS: Mapping[str, tuple[str, type]] = MappingProxyType(
+    {
+        "enabled": ("enabled", bool),
+        "maxRestartsPerHour": ("max_restarts_per_hour", int),
+        "maxRestartsPerNodePerHour": ("max_restarts_per_node_per_hour", int),
+        "maxRestartsPerWorkloadPerHour": ("max_restarts_per_workload_per_hour", int),
+        "breakerPercent": ("breaker_percent", int),
+    }
+)
+"""The health watcher's scalar fields: spec name -> (HealthWatcherPolicy attribute, type)."""
+
+WORKLOAD_FIELDS: Mapping[str, tuple[str, type]] = MappingProxyType(
+    {
+        "kind": ("kind", str),
+        "enabled": ("enabled", bool),
+        "database": ("database", bool),
+        "quorum": ("quorum", int),
+        "restartLimit": ("restart_limit", int),
+    }
+)
+"""A watched workload's optional fields beside ``graceSeconds``: spec name -> (attribute, type)."""
+
+GRACE_FIELDS: Mapping[str, str] = MappingProxyType(
+    {
+        "crashLoop": "crash_loop_grace_seconds",
+        "phaseFailed": "phase_failed_grace_seconds",
+        "notReady": "not_ready_grace_seconds",
+        "terminating": "terminating_grace_seconds",
+    }
+)
+"""``graceSeconds.<rule>`` -> WatchedWorkloadPolicy attribute."""
+
+
+def watcher_policy(raw: Mapping[str, Any]) -> HealthWatcherPolicy:
+    """The health-watcher policy from the spec's words (the spec file, or what the resource publishes).
+
+    Tolerant: an omitted field takes its default from `DEFAULTS`, so a document an older reconciler
+    published still reads; unknown keys (a newer one's) are ignored.
+    """
+    scalars = {attr: kind(raw.get(name, DEFAULTS[("healthWatcher", name)]))
+               for name, (attr, kind) in WATCHER_FIELDS.items()}
+    workloads = raw.get("workloads") or DEFAULTS[("healthWatcher", "workloads")]
+    return HealthWatcherPolicy(**scalars, workloads=tuple(
+        watched_workload_policy(name, w or {}) for name, w in sorted(workloads.items())))
+
+
+def watched_workload_policy(name: str, raw: Mapping[str, Any]) -> WatchedWorkloadPolicy:
+    """One workload's overrides from the spec's words; omitted fields stay None (the default's)."""
+    values: dict[str, Any] = {attr: kind(raw[key]) for key, (attr, kind) in WORKLOAD_FIELDS.items()
+                              if raw.get(key) is not None}
+    grace = raw.get("graceSeconds") or {}
+    values.update({attr: float(grace[key]) for key, attr in GRACE_FIELDS.items() if grace.get(key) is not None})
+    return WatchedWorkloadPolicy(name, **values)
+
+
+def watcher_document(policy: HealthWatcherPolicy) -> dict[str, Any]:
+    """The policy in the spec's words, every scalar filled in and each override as stated (what the
+    resource publishes; `watcher_policy` reads it back to an equal policy)."""
+    out: dict[str, Any] = {name: getattr(policy, attr) for name, (attr, _) in WATCHER_FIELDS.items()}
+    out["workloads"] = {w.name: watched_workload_document(w) for w in policy.workloads}
+    return out
+
+
+def watched_workload_document(policy: WatchedWorkloadPolicy) -> dict[str, Any]:
+    """One workload's overrides in the spec's words: only the fields it sets (and ``enabled``)."""
+    out: dict[str, Any] = {key: getattr(policy, attr) for key, (attr, _) in WORKLOAD_FIELDS.items()
+                           if getattr(policy, attr) is not None}
+    grace = {key: getattr(policy, attr) for key, attr in GRACE_FIELDS.items() if getattr(policy, attr) is not None}
+    if grace:
+        out["graceSeconds"] = grace
     return out
 
 

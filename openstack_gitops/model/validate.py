@@ -1,4 +1,5 @@
-"""Meaning checks the schema cannot express: dependencies, release path, replica bounds, charts.
+"""Meaning checks the schema cannot express: dependencies, release path, replica bounds, charts,
+the health watcher's per-workload overrides.
 
 Each rule is a small pure function listed in `RULES`; `validate` runs them all so the operator
 sees every problem at once. Each error names its file, line, field and what was expected.
@@ -11,8 +12,9 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .catalog import AUTOSCALABLE, SERVICES
+from .catalog import AUTOSCALABLE, SERVICES, GuardedWorkload, guarded
 from .errors import SpecError
+from .presets import replicas
 from .releases import RELEASE_ORDER, RELEASES, UpgradeKind, classify_upgrade
 from .source import Path
 from .spec import AutoscalingPolicy, MetricPreset, Spec
@@ -194,6 +196,57 @@ def autoscaling_rendered(spec: Spec, inputs: Inputs) -> Iterator[SpecError]:
                          "a Deployment the enabled charts render")
 
 
+def watched_kinds(spec: Spec, _: Inputs) -> Iterator[SpecError]:
+    """A workload the watcher does not guard by default needs its kind (the watcher looks it up by
+    kind and name); a default's kind, when stated, must be the one the chart renders."""
+    defaults = {g.name: g for g in guarded(spec.network_backend)}
+    for w in spec.health_watcher.workloads:
+        path: Path = ("spec", "healthWatcher", "workloads", w.name)
+        default = defaults.get(w.name)
+        if default is None and w.kind is None:
+            close = difflib.get_close_matches(w.name, list(defaults), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            yield _error(spec, path,
+                         f"'{w.name}' is not guarded by default with backend {spec.network_backend.value}{hint}",
+                         "kind: DaemonSet or kind: StatefulSet, or one of: " + ", ".join(defaults))
+        elif default is not None and w.kind is not None and w.kind != default.kind:
+            yield _error(spec, (*path, "kind"), f"{w.name} is a {default.kind}, not a {w.kind}",
+                         f"kind: {default.kind}, or no kind")
+
+
+def watched_quorum(spec: Spec, _: Inputs) -> Iterator[SpecError]:
+    """A quorum is only read for a database, and must be reachable: at most the replicas the spec
+    gives a default database (the size preset, or its override); unknown for other workloads."""
+    defaults = {g.name: g for g in guarded(spec.network_backend)}
+    for w in spec.health_watcher.workloads:
+        if w.quorum is None:
+            continue
+        path: Path = ("spec", "healthWatcher", "workloads", w.name, "quorum")
+        default = defaults.get(w.name)
+        database = w.database if w.database is not None else default is not None and default.database
+        if not database:
+            yield _error(spec, path, f"a quorum is only read for a database workload, and {w.name} is not one",
+                         "database: true, or no quorum")
+            continue
+        members = _replicas(spec, default) if default is not None else None
+        if members is not None and w.quorum > members:
+            yield _error(spec, path, f"quorum {w.quorum} is more than the {members} replicas of {w.name}: "
+                         "no member could ever be restarted", f"at most {members}")
+
+
+def _replicas(spec: Spec, workload: GuardedWorkload) -> int | None:
+    """Replicas the spec gives a default workload: its chart override, else the size preset."""
+    if workload.replicas is None:
+        return None
+    chart, component = workload.replicas
+    pod = spec.overrides.get(chart, {}).get("pod")
+    stated = pod.get("replicas") if isinstance(pod, Mapping) else None
+    count = stated.get(component) if isinstance(stated, Mapping) else None
+    if isinstance(count, int) and not isinstance(count, bool):
+        return count
+    return replicas(spec.size, chart).get(component)
+
+
 def override_replicas(spec: Spec, _: Inputs) -> Iterator[SpecError]:
     """Raw overrides bypass the schema, so replica counts set there are checked here."""
     for chart, values in spec.overrides.items():
@@ -254,6 +307,8 @@ RULES: tuple[tuple[str, Rule], ...] = (
     ("autoscaling metric", autoscaling_metric),
     ("autoscaling promql", autoscaling_promql),
     ("autoscaling rendered", autoscaling_rendered),
+    ("watched kinds", watched_kinds),
+    ("watched quorum", watched_quorum),
     ("override replicas", override_replicas),
     ("charts available", charts_available),
 )

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from openstack_gitops.model.catalog import BACKEND_CHARTS, CHARTS, NetworkBackend
+from openstack_gitops.model.catalog import BACKEND_CHARTS, CHARTS, NetworkBackend, guarded
 from openstack_gitops.model.expand import DEPLOYMENT_UPGRADES, autoscaled_deployments
 from openstack_gitops.model.presets import (
     AGENT_COMPONENTS,
@@ -278,6 +278,16 @@ def test_the_network_backend_picks_the_switch_chart_and_the_agents(real_cloud: C
     assert agents == BACKEND_AGENTS[backend]
     ml2 = secret_text(cloud, "neutron", "neutron-etc", "ml2_conf.ini").splitlines()
     assert f"mechanism_drivers = {MECHANISM_DRIVERS[backend]}" in ml2
+
+
+@pytest.mark.parametrize("spec_file", SPEC_FILES, ids=SPEC_IDS)
+def test_the_health_watcher_guards_rendered_workloads(real_cloud: CloudFn, spec_file: Path) -> None:
+    """Its default workloads (model.catalog.guarded) and every workload a spec adds, by kind and name."""
+    cloud = real_cloud(spec_file)
+    rendered = {(d["kind"], d["metadata"]["name"]) for r in cloud.renders.values() for d in r.docs}
+    named = {(g.kind, g.name) for g in guarded(cloud.spec.network_backend)}
+    named |= {(w.kind, w.name) for w in cloud.spec.health_watcher.workloads if w.kind is not None}
+    assert sorted(named - rendered) == []
 
 
 # ---------------------------------------------------------------------------------------------
