@@ -3,7 +3,7 @@
 PY        ?= python3
 VENV      := .venv
 BIN       := $(VENV)/bin
-APT_PKGS  := prometheus haproxy git openssl mariadb-server rabbitmq-server
+APT_PKGS  := prometheus prometheus-alertmanager haproxy git openssl mariadb-server rabbitmq-server
 
 .PHONY: demo test bench lint typecheck bootstrap system-packages go-binaries clean-testbeds
 

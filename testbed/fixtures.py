@@ -1,5 +1,5 @@
 """Session-scoped pytest fixtures for the test bed's services: ``prometheus``, ``haproxy``, ``git_server``,
-``helm_repo``, ``mariadb``, ``rabbitmq``.
+``helm_repo``, ``mariadb``, ``rabbitmq``, ``alertmanager``.
 
 Import them into a conftest (``from testbed.fixtures import git_server, haproxy, helm_repo, prometheus``). Each one
 runs in a directory of its own from ``tmp_path_factory`` and stops its processes on teardown, also
@@ -14,6 +14,7 @@ from typing import Protocol, TypeVar
 
 import pytest
 
+from testbed.alertmanager import Alertmanager
 from testbed.gitserver import GitServer
 from testbed.haproxy import HAProxy
 from testbed.helmrepo import HelmRepo
@@ -24,7 +25,8 @@ from testbed.rabbitmq import RabbitMQ
 #: The HAProxy fixture's backends (name -> servers), named like the OpenStack APIs behind it.
 HAPROXY_BACKENDS: dict[str, int] = {"keystone-api": 2, "nova-api-osapi": 2}
 
-__all__ = ["HAPROXY_BACKENDS", "git_server", "haproxy", "helm_repo", "mariadb", "prometheus", "rabbitmq"]
+__all__ = ["HAPROXY_BACKENDS", "alertmanager", "git_server", "haproxy", "helm_repo", "mariadb", "prometheus",
+           "rabbitmq"]
 
 
 class _Service(Protocol):
@@ -80,3 +82,9 @@ def mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDB]:
 def rabbitmq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitMQ]:
     """A fresh RabbitMQ (own node, Mnesia and epmd) on loopback ports, management HTTP API on."""
     yield from _running(RabbitMQ(tmp_path_factory.mktemp("rabbitmq")))
+
+
+@pytest.fixture(scope="session")
+def alertmanager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Alertmanager]:
+    """Alertmanager on loopback, no clustering, every alert routed to a receiver that sends nothing."""
+    yield from _running(Alertmanager(tmp_path_factory.mktemp("alertmanager")))

@@ -13,11 +13,11 @@ from kubernetes import client
 
 from openstack_gitops.api import OWNER_LABEL
 from testbed import bed
-from testbed.fixtures import git_server, haproxy, helm_repo, mariadb, prometheus, rabbitmq
+from testbed.fixtures import alertmanager, git_server, haproxy, helm_repo, mariadb, prometheus, rabbitmq
 
 REPO = Path(__file__).resolve().parent.parent
 # session fixtures of the real services
-__all__ = ["git_server", "haproxy", "helm_repo", "mariadb", "prometheus", "rabbitmq"]
+__all__ = ["alertmanager", "git_server", "haproxy", "helm_repo", "mariadb", "prometheus", "rabbitmq"]
 
 
 _SESSION_BEDS: list[bed.TestBed] = []
