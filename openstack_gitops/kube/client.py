@@ -339,6 +339,18 @@ class Cluster:
             raise _api_error(str(key), "dry-run apply" if dry_run else "apply", exc) from exc
         return applied
 
+    def create(self, obj: Manifest, field_manager: str | None = None) -> Manifest:
+        """Create one object (a POST): ApiError 409 when the name is taken, where an apply would take the
+        existing object over. For objects that must be new, such as a Job run once (host discovery)."""
+        key = ObjectKey.of(obj)
+        res = self.resource(obj["apiVersion"], obj["kind"])
+        try:
+            created: Manifest = res.create(body=obj, namespace=key.namespace or None, serializer=_plain,
+                                           field_manager=field_manager or self.field_manager)
+        except REQUEST_ERRORS as exc:
+            raise _api_error(str(key), "create", exc) from exc
+        return created
+
     def patch_json(self, api_version: str, key: ObjectKey, ops: Sequence[Mapping[str, Any]]) -> None:
         """A JSON patch (RFC 6902) of one object; used to move field ownership, never for content."""
         res = self.resource(api_version, key.kind)
