@@ -1,5 +1,5 @@
 # One image for the product's processes: `openstack-gitops` (the reconciler, the entrypoint) and
-# `openstack-gitops-autoscaler` (manifests/autoscaler.yaml sets it as the command); the health watcher later.
+# `openstack-gitops-autoscaler` and `openstack-gitops-health-watcher` (their manifests set them as the command).
 # Helm is built from the same pinned Go module the test bed uses, not downloaded.
 FROM golang:1.26-bookworm AS helm
 WORKDIR /src

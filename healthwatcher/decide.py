@@ -11,12 +11,14 @@ NotReady node. Failures are judged oldest first; each restart granted counts aga
 the ones after it. The checks, in order (the first that refuses names the reason):
 
 1. the policy is disabled; the pod's workload is unknown (no state to judge by): refuse;
-2. circuit breaker: more than ``breaker_share`` of a workload's pods (and at least
-   ``breaker_min_failed``) failed at once: a bad image or a broken network, not a sick pod;
-   restarting would only churn. Every failure of that workload is refused and the breaker reported;
-3. databases (MariaDB, RabbitMQ): never while the workload rolls out; at most one member restarting
+2. databases (MariaDB, RabbitMQ): never while the workload rolls out; at most one member restarting
    at a time (one restarted earlier and not Ready again counts); never when the restart would leave
-   fewer Ready members than quorum (a majority unless stated);
+   fewer Ready members than quorum (a majority unless stated). Before the breaker: when 2 of 3
+   members fail, "quorum" is the reason an operator needs to read;
+3. circuit breaker: more than ``breaker_share`` of a workload's pods (and at least
+   ``breaker_min_failed``) failed at once, counting those still within their grace time: a bad
+   image or a broken network, not a sick pod; restarting would only churn. Every failure of that
+   workload is refused and the breaker reported;
 4. exponential back-off per pod slot: after n restarts, ``min(base x 2^(n-1), max)`` before the
    next. The slot survives the restart: a StatefulSet member keeps its name, a DaemonSet pod is the
    workload's pod on that node (its name changes with each restart);
@@ -61,6 +63,9 @@ class Reason(StrEnum):
     RATE_LIMIT_NODE = "rate-limit-node"
     RATE_LIMIT_WORKLOAD = "rate-limit-workload"
     RATE_LIMIT_TOTAL = "rate-limit-total"
+    # set by the act step, after deciding
+    PDB_REFUSED = "pdb-refused"  # the eviction API answered 429: the PodDisruptionBudget allows no disruption now
+    REQUEST_FAILED = "request-failed"  # the restart request failed (apiserver unreachable, forbidden)
 
 
 RESTARTS: frozenset[Reason] = frozenset({Reason.RESTART, Reason.RESTART_EVICT, Reason.FORCE_DELETE})
@@ -177,10 +182,14 @@ class Outcome:
 
 
 def decide(failures: Iterable[Failure], workloads: Mapping[WorkloadRef, Workload], policy: HealthWatcherPolicy,
-           history: History, now: float, limits: Limits | None = None) -> Outcome:
+           history: History, now: float, limits: Limits | None = None,
+           unwell: Mapping[WorkloadRef, int] | None = None) -> Outcome:
     """What to do with every failed pod now. Pure.
 
     ``failures`` is every pod failed now (not only new ones: the breaker counts them all);
+    ``unwell`` counts per workload the pods that show a failed state still within its grace time:
+    a bad image fails every pod within a second or two of each other, and the first one's grace
+    running out must not restart it before the breaker sees the others.
     ``history`` the previous ``Outcome.history``, which the returned one replaces.
     """
     lim = limits or Limits()
@@ -188,6 +197,7 @@ def decide(failures: Iterable[Failure], workloads: Mapping[WorkloadRef, Workload
     done = [r for r in history.restarts if r.at > horizon]
     ordered = sorted(failures, key=lambda f: (f.verdict.since or now, f.namespace, f.pod))
     failed = Counter(f.workload for f in ordered)
+    failed.update(unwell or {})
     breakers = tuple(sorted(ref for ref, n in failed.items() if _trips(n, workloads.get(ref), lim)))
     granted: Counter[WorkloadRef] = Counter()
     decisions = []
@@ -228,12 +238,12 @@ def _refusal(f: Failure, w: Workload | None, policy: HealthWatcherPolicy, lim: L
         return Reason.DISABLED, "the health watcher is disabled in the spec", None
     if w is None:
         return Reason.UNKNOWN_WORKLOAD, f"no state for {f.workload}", None
-    if f.workload in breakers:
-        return Reason.BREAKER_OPEN, f"more than {lim.breaker_share:.0%} of {w.pods} pods failed at once", None
-    if w.database:
+    if w.database:  # a database's own rules first: "quorum" says more than "breaker" when 2 of 3 members fail
         refusal = _database(f, w, granted[f.workload])
         if refusal is not None:
             return refusal
+    if f.workload in breakers:
+        return Reason.BREAKER_OPEN, f"more than {lim.breaker_share:.0%} of {w.pods} pods failed at once", None
     return _backoff(f, lim, done, now) or _rate_limits(f, policy, lim, done, now)
 
 

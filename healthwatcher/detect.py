@@ -132,9 +132,14 @@ def stuck_terminating(pod: Obj, node: Obj | None, t: Thresholds) -> Match | None
     return Match(Rule.STUCK_TERMINATING, max(deleting, node_down), f"terminating on NotReady node {name}")
 
 
+def _deleting(pod: Obj) -> bool:
+    """A pod being deleted on a Ready node is its kubelet's to finish: judging it would restart it twice."""
+    return bool((pod.get("metadata") or {}).get("deletionTimestamp"))
+
+
 def phase_failed(pod: Obj, node: Obj | None, t: Thresholds) -> Match | None:
     status = pod.get("status") or {}
-    if status.get("phase") != "Failed":
+    if status.get("phase") != "Failed" or _deleting(pod):
         return None
     finished = [parse_time(((c.get("state") or {}).get("terminated") or {}).get("finishedAt"))
                 for c in _containers(pod)]
@@ -147,8 +152,8 @@ def phase_failed(pod: Obj, node: Obj | None, t: Thresholds) -> Match | None:
 
 
 def crash_loop(pod: Obj, node: Obj | None, t: Thresholds) -> Match | None:
-    if node_ready(node) is False:
-        return None  # the kubelet is not reporting: the container statuses are stale
+    if node_ready(node) is False or _deleting(pod):
+        return None  # the kubelet is not reporting (the container statuses are stale), or it is ending the pod
     for c in _containers(pod):
         waiting = (c.get("state") or {}).get("waiting") or {}
         restarts = int(c.get("restartCount") or 0)
@@ -165,7 +170,7 @@ def crash_loop(pod: Obj, node: Obj | None, t: Thresholds) -> Match | None:
 
 def not_ready(pod: Obj, node: Obj | None, t: Thresholds) -> Match | None:
     status = pod.get("status") or {}
-    if (pod.get("metadata") or {}).get("deletionTimestamp") or status.get("phase") in ("Succeeded", "Failed"):
+    if _deleting(pod) or status.get("phase") in ("Succeeded", "Failed"):
         return None
     if node_ready(node) is not True:
         return None

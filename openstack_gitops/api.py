@@ -45,6 +45,7 @@ HOOK_REVISION_ANNOTATION = f"{GROUP}/chart-revision"  # on a Helm hook object: t
 AUTOSCALING_ANNOTATION = f"{GROUP}/autoscaling"
 AUTOSCALING_PAUSED = "paused"
 AUTOSCALER_STATUS = "autoscaler"  # status.autoscaler: written by the autoscaler alone
+HEALTH_WATCHER_STATUS = "healthWatcher"  # status.healthWatcher: written by the health watcher alone
 
 
 class Process(StrEnum):

@@ -12,6 +12,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -423,6 +424,7 @@ def format_status(item: dict[str, Any]) -> str:
     if st.get("lastError"):
         lines.append(f"  last error: {st['lastError']}")
     lines += _autoscaler_lines(st.get(api.AUTOSCALER_STATUS) or {})
+    lines += _health_watcher_lines(st.get(api.HEALTH_WATCHER_STATUS) or {})
     return "\n".join(lines)
 
 
@@ -441,9 +443,42 @@ def _autoscaler_lines(section: dict[str, Any]) -> list[str]:
                      f"{t['value']:g}/{t.get('targetPerReplica', 0):g}" if isinstance(t.get("value"), int | float)
                      else "-", str(t.get("reason", "")) + (" (paused)" if t.get("paused") else ""),
                      f"{last.get('time', '')} {last.get('from', '')}->{last.get('to', '')}" if last else "-"))
+    return [head, *_table(rows)]
+
+
+def _table(rows: Sequence[Sequence[str]]) -> list[str]:
+    """Rows as aligned columns, indented under their section (the last column left ragged)."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    return [head, *("    " + "  ".join(f"{c:<{w}}" for c, w in zip(r, widths, strict=False)) + "  " + r[-1]
-                    for r in rows)]
+    return ["    " + "  ".join(f"{c:<{w}}" for c, w in zip(r, widths, strict=False)) + "  " + r[-1] for r in rows]
+
+
+def _health_watcher_lines(section: dict[str, Any]) -> list[str]:
+    """The health watcher's status section (written by that process): its workloads, the pods failed
+    now with what was decided, and its last actions."""
+    workloads = section.get("workloads") or {}
+    if not workloads:
+        return []
+    head = "  health watcher" + ("" if section.get("enabled", True) else "  DISABLED") + \
+        f"  restarts {section.get('restartsLastHour', 0)}/{section.get('maxRestartsPerHour', '?')} this hour" + \
+        (f"  leader {section['leader']}" if section.get("leader") else "")
+    rows = [("WORKLOAD", "KIND", "PODS", "READY", "FAILED", "BREAKER")]
+    for name, w in sorted(workloads.items()):
+        rows.append((name, str(w.get("kind", "")), str(w.get("pods", "")), str(w.get("ready", "")),
+                     str(w.get("failed", "")), str(w.get("breaker", ""))))
+    lines = [head, *_table(rows)]
+    failing = section.get("failing") or []
+    if failing:
+        lines.append(f"  failing now ({section.get('failedPods', len(failing))})")
+        lines += _table([("POD", "NODE", "RULE", "SINCE", "DECISION")] + [
+            (str(f.get("pod", "")), str(f.get("node", "-")), str(f.get("rule", "")), str(f.get("since", "")),
+             str(f.get("decision", "-"))) for f in failing])
+    recent = section.get("recent") or []
+    if recent:
+        lines.append("  last actions")
+        lines += _table([("TIME", "POD", "NODE", "ACTION", "REASON")] + [
+            (str(r.get("time", "")), str(r.get("pod") or r.get("workload", "")), str(r.get("node", "-")),
+             str(r.get("action", "")), str(r.get("reason", ""))) for r in recent])
+    return lines
 
 
 def cmd_crd(_args: argparse.Namespace) -> int:

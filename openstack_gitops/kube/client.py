@@ -372,6 +372,43 @@ class Cluster:
             raise _api_error(str(key), "delete", exc) from exc
         return True
 
+    def delete_pod(self, namespace: str, name: str, uid: str, grace_seconds: int | None = None) -> bool:
+        """Delete one pod, only if it is still the one judged (``uid`` precondition: a StatefulSet member
+        re-created under the same name is not deleted again); ``grace_seconds=0`` force-deletes.
+        False when it was already gone or replaced."""
+        res = self.resource("v1", "Pod")
+        body: dict[str, Any] = {"preconditions": {"uid": uid}}
+        if grace_seconds is not None:
+            body["gracePeriodSeconds"] = grace_seconds
+        try:
+            res.delete(name=name, namespace=namespace, body=body)
+        except NotFoundError:
+            return False
+        except REQUEST_ERRORS as exc:
+            err = _api_error(f"Pod/{namespace}/{name}", "delete", exc)
+            if err.conflict:  # the uid precondition failed: another pod now has the name
+                return False
+            raise err from exc
+        return True
+
+    def evict_pod(self, namespace: str, name: str, uid: str) -> bool:
+        """Delete one pod through the eviction API, so its PodDisruptionBudget decides; raises ApiError
+        429 when the budget refuses. False when the pod was already gone or replaced."""
+        res = self.resource("v1", "Pod")
+        body = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name, "namespace": namespace},
+                "deleteOptions": {"preconditions": {"uid": uid}}}
+        try:
+            self.dyn.request("post", res.path(name=name, namespace=namespace) + "/eviction", body=body,
+                             serializer=_plain)
+        except NotFoundError:
+            return False
+        except REQUEST_ERRORS as exc:
+            err = _api_error(f"Pod/{namespace}/{name}", "evict", exc)
+            if err.conflict:
+                return False
+            raise err from exc
+        return True
+
     def delete_and_wait(self, api_version: str, key: ObjectKey, timeout: float = 120) -> None:
         """Delete (foreground: its dependents first) and wait until it is gone, for an object about to be
         created again under the same name (a changed Job, a hook re-run); ApiError after ``timeout``."""

@@ -17,6 +17,7 @@ from openstack_gitops.api import (
     AUTOSCALER_STATUS,
     FIELD_MANAGER,
     GROUP,
+    HEALTH_WATCHER_STATUS,
     KIND,
     MANAGED_BY_LABEL,
     REGENERATE_ANNOTATION,
@@ -36,7 +37,8 @@ from reconciler.engine.identity import CloudRef
 from reconciler.engine.outcome import Outcome, Reason
 from reconciler.plan.diff import Action
 
-OTHER_PROCESSES_STATUS = frozenset({AUTOSCALER_STATUS})  # status sections written by the other processes
+# status sections written by the other processes
+OTHER_PROCESSES_STATUS = frozenset({AUTOSCALER_STATUS, HEALTH_WATCHER_STATUS})
 
 
 def ensure_crd(cluster: Cluster) -> None:

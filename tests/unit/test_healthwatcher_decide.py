@@ -182,6 +182,28 @@ def test_breaker(failed: int, pods: int, open_: bool) -> None:
     assert (outcome.history.restarts == ()) is open_
 
 
+@pytest.mark.parametrize(("failed", "unwell", "open_"), [
+    pytest.param(1, 1, True, id="one-fired-one-within-grace-of-3"),
+    pytest.param(1, 0, False, id="one-fired-alone"),
+    pytest.param(0, 3, True, id="all-within-grace-opens-before-any-fires"),
+])
+def test_breaker_counts_pods_still_within_grace(failed: int, unwell: int, open_: bool) -> None:
+    """A bad image fails every pod within a second of each other: the first one's grace running out
+    must not restart it before the breaker sees the others."""
+    state = workloads(Workload(COMPUTE, pods=3, ready=3 - failed - unwell))
+    outcome = decide([compute(i) for i in range(failed)], state, POLICY, EMPTY, NOW, None, {COMPUTE: unwell})
+    assert (COMPUTE in outcome.breakers) is open_
+    assert {d.reason for d in outcome.decisions} == (set() if not failed else
+                                                     {Reason.BREAKER_OPEN} if open_ else {Reason.RESTART})
+
+
+def test_a_database_refuses_for_quorum_before_the_breaker() -> None:
+    state = workloads(Workload(MARIADB, pods=3, ready=1, database=True))
+    outcome = run([member(MARIADB, 1), member(MARIADB, 2)], state)
+    assert MARIADB in outcome.breakers
+    assert {d.reason for d in outcome.decisions} == {Reason.DB_QUORUM}
+
+
 def test_breaker_is_per_workload() -> None:
     state = workloads(Workload(COMPUTE, pods=4, ready=1))
     outcome = run([compute(1), compute(2), compute(3), member(MARIADB, 1)], state)

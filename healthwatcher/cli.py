@@ -1,0 +1,138 @@
+"""``openstack-gitops-health-watcher``: restart failed compute and database pods, safely, and say so.
+
+Watches the pods of the workloads each OpenStackDeployment's ``healthWatcher`` policy guards (read
+from the cluster, never from Git) and acts only while it holds the Lease
+``openstack-gitops-health-watcher`` (``--no-leader-elect`` to run alone). Exit codes: 0 stopped by a
+signal, 1 lost the Lease, 2 bad flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from healthwatcher.edges.notifiers import AlertmanagerSink, Notifier, Sink, WebhookSink
+from healthwatcher.loop import HealthWatcher
+from healthwatcher.metrics import Metrics
+from openstack_gitops.api import Process
+from openstack_gitops.kube.client import ApiError, Cluster, load_api_client
+from openstack_gitops.kube.lease import (
+    LeaderElector,
+    Timings,
+    default_identity,
+    default_namespace,
+    leader_gauge,
+    user_agent,
+)
+from openstack_gitops.runtime import logs
+from openstack_gitops.runtime.probes import Heartbeat, all_of, ok
+
+log = logs.get("healthwatcher.cli")
+LOOP_STALLED_AFTER = 60.0  # healthz fails when the loop has not come round for this long
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="openstack-gitops-health-watcher", description=__doc__.split("\n\n")[0])
+    p.add_argument("--namespace", default=None, help="only clouds in this namespace (default: every namespace)")
+    p.add_argument("--dry-run", action="store_true", help="detect and report, never restart")
+    p.add_argument("--alertmanager-url", default=os.environ.get("OPENSTACK_GITOPS_ALERTMANAGER_URL"),
+                   help="notify this Alertmanager's v2 API (default: $OPENSTACK_GITOPS_ALERTMANAGER_URL)")
+    p.add_argument("--alertmanager-token-file", type=Path, help="file holding a bearer token for Alertmanager")
+    p.add_argument("--alertmanager-ca-file", type=Path, help="CA bundle to verify Alertmanager's TLS certificate")
+    p.add_argument("--webhook-url", default=os.environ.get("OPENSTACK_GITOPS_WEBHOOK_URL"),
+                   help="POST every notification as JSON to this URL (default: $OPENSTACK_GITOPS_WEBHOOK_URL)")
+    p.add_argument("--webhook-token-file", type=Path, help="file holding a bearer token for the webhook")
+    p.add_argument("--webhook-ca-file", type=Path, help="CA bundle to verify the webhook's TLS certificate")
+    p.add_argument("--metrics-port", type=int, default=0, help="/metrics, /healthz, /readyz on this port (0: off)")
+    p.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"), help="default: $KUBECONFIG, else in-cluster")
+    p.add_argument("--leader-elect", action=argparse.BooleanOptionalAction, default=True,
+                   help="act only while holding a coordination.k8s.io Lease (default: on)")
+    p.add_argument("--lease-name", default="openstack-gitops-health-watcher")
+    p.add_argument("--lease-namespace", help="default: the pod's namespace, else openstack-gitops")
+    p.add_argument("--lease-duration", type=float, default=Timings().lease_duration)
+    p.add_argument("--renew-deadline", type=float, default=Timings().renew_deadline)
+    p.add_argument("--retry-period", type=float, default=Timings().retry_period)
+    p.add_argument("--identity", help="this replica's name in the Lease (default: hostname_pid_random)")
+    p.add_argument("--log-json", action="store_true", help="log JSON lines instead of text")
+    p.add_argument("--log-level", default=os.environ.get("OPENSTACK_GITOPS_LOG_LEVEL", "INFO"))
+    return p
+
+
+def sinks(args: argparse.Namespace) -> list[Sink]:
+    out: list[Sink] = []
+    if args.alertmanager_url:
+        out.append(AlertmanagerSink(args.alertmanager_url, token_file=args.alertmanager_token_file,
+                                    ca_file=args.alertmanager_ca_file))
+    if args.webhook_url:
+        out.append(WebhookSink(args.webhook_url, token_file=args.webhook_token_file, ca_file=args.webhook_ca_file))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logs.setup(json_lines=args.log_json, level=args.log_level)
+    timings = Timings(args.lease_duration, args.renew_deadline, args.retry_period)
+    problems = timings.problems() if args.leader_elect else []
+    if problems:
+        print("; ".join(problems), file=sys.stderr)
+        return 2
+    identity = args.identity or default_identity()
+    try:
+        cluster = Cluster(load_api_client(args.kubeconfig, Process.HEALTH_WATCHER), Process.HEALTH_WATCHER)
+    except ApiError as exc:
+        print(f"cannot load the cluster config: {logs.scrub(str(exc))}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+
+    def stop_now(*_: object) -> None:
+        stop.set()
+
+    elector: LeaderElector | None = None
+    if args.leader_elect:  # the audit log tells the replicas apart
+        cluster.api.user_agent = user_agent(cluster.api.user_agent, identity)
+        lease_cluster = Cluster(load_api_client(args.kubeconfig, Process.HEALTH_WATCHER), Process.HEALTH_WATCHER)
+        lease_cluster.api.user_agent = user_agent(lease_cluster.api.user_agent, identity)
+        elector = LeaderElector(lease_cluster, args.lease_namespace or default_namespace(), args.lease_name,
+                                identity, timings, on_lost=stop_now)
+    still_leader = elector.is_leader if elector else (lambda: True)
+    metrics = Metrics()
+    leader_gauge(metrics.registry, still_leader)
+    notifier = Notifier(sinks(args), on_result=lambda sink, result, _note: metrics.notifications.labels(
+        sink, result).inc())
+    watcher = HealthWatcher(cluster, metrics, notifier, namespace=args.namespace, still_leader=still_leader,
+                            identity=identity, dry_run=args.dry_run)
+    beat = Heartbeat("health watcher loop", LOOP_STALLED_AFTER)
+    server = None
+    if args.metrics_port:
+        server = metrics.serve(args.metrics_port, healthz=all_of([beat.check, *([elector.alive] if elector else [])]),
+                               readyz=elector.readiness if elector else ok)
+    signal.signal(signal.SIGTERM, stop_now)
+    signal.signal(signal.SIGINT, stop_now)
+    notifier.start()
+    if elector is not None:
+        elector.start()
+    log.info("health watcher started", extra={"identity": identity, "namespace": args.namespace or "(all)",
+                                              "dry_run": args.dry_run,
+                                              "notify": [s.name for s in sinks(args)]})
+    try:
+        watcher.run(stop, beat.beat)
+    finally:
+        if elector is not None:
+            elector.step_down()
+            if not elector.lost.is_set():
+                elector.release()
+        notifier.stop()
+        if server is not None:
+            server.stop()
+    if elector is not None and elector.lost.is_set():
+        print("lost the leader Lease: exiting, to be restarted as a standby", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""Helpers for health-watcher tests on the real test bed: the guarded workloads under their charts'
+names (nova-compute-default on the compute nodes, mariadb-server), the resource publishing the
+policy, the watcher in-process or as processes, and reading back what it did from the audit log."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from healthwatcher.loop import HealthWatcher, Notifier
+from healthwatcher.metrics import Metrics
+from openstack_gitops import api
+from openstack_gitops.api import Process
+from openstack_gitops.kube.client import Cluster
+from reconciler.engine import status
+from testbed import bed, process
+from testbed.nodes import COMPUTE_LABELS, CONTROL_PLANE_LABELS
+
+REPO = Path(__file__).resolve().parents[2]
+FAST = {"crashLoop": 1, "phaseFailed": 1, "notReady": 2, "terminating": 2}  # grace seconds in tests
+
+
+def compute_daemonset(namespace: str, name: str = "nova-compute-default") -> dict[str, Any]:
+    """A DaemonSet on every compute node, labelled like the nova chart's."""
+    labels = {"application": "nova", "component": "compute"}
+    return {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": name, "namespace": namespace},
+            "spec": {"selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": labels},
+                                  "spec": {"nodeSelector": dict(COMPUTE_LABELS),
+                                           "tolerations": [{"operator": "Exists"}],
+                                           "containers": [{"name": "nova-compute",
+                                                           "image": "registry.invalid/nova:1"}]}}}}
+
+
+def database_statefulset(namespace: str, replicas: int = 3, name: str = "mariadb-server") -> dict[str, Any]:
+    labels = {"application": "mariadb", "component": "server"}
+    return {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": name, "namespace": namespace},
+            "spec": {"replicas": replicas, "serviceName": name, "podManagementPolicy": "Parallel",
+                     "selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": labels},
+                                  "spec": {"nodeSelector": dict(CONTROL_PLANE_LABELS),
+                                           "tolerations": [{"operator": "Exists"}],
+                                           "containers": [{"name": "mariadb",
+                                                           "image": "registry.invalid/mariadb:1"}]}}}}
+
+
+def policy(max_per_hour: int = 50, per_node: int = 3, per_workload: int = 20, **workloads: Any) -> dict[str, Any]:
+    """``healthWatcher`` in the spec's words: short grace times for the compute and database workloads."""
+    wl = {"nova-compute-default": {"graceSeconds": dict(FAST)},
+          "mariadb-server": {"graceSeconds": dict(FAST)}}
+    wl.update(workloads)
+    return {"enabled": True, "maxRestartsPerHour": max_per_hour, "maxRestartsPerNodePerHour": per_node,
+            "maxRestartsPerWorkloadPerHour": per_workload, "workloads": wl}
+
+
+def publish(cluster: Cluster, namespace: str, health: dict[str, Any], name: str = "cloud") -> None:
+    """The OpenStackDeployment as the reconciler publishes it (the policy is all the watcher reads)."""
+    status.ensure_crd(cluster)
+    cluster.apply({"apiVersion": api.API_VERSION, "kind": api.KIND, "metadata": {"name": name, "namespace": namespace},
+                   "spec": {"networking": {"backend": "openvswitch"}, "healthWatcher": health}},
+                  field_manager="test-publisher")
+
+
+def pods(cluster: Cluster, namespace: str, selector: str) -> list[dict[str, Any]]:
+    return sorted(cluster.list("v1", "Pod", selector, namespace), key=lambda p: p["metadata"]["name"])
+
+
+def ready(pod: dict[str, Any]) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (pod.get("status") or {}).get("conditions") or []) \
+        and not pod["metadata"].get("deletionTimestamp")
+
+
+def all_ready(cluster: Cluster, namespace: str, selector: str, count: int) -> bool:
+    got = pods(cluster, namespace, selector)
+    return len(got) == count and all(ready(p) for p in got)
+
+
+def in_process(testbed: bed.TestBed, namespace: str, notifier: Notifier | None = None,
+               **kw: Any) -> tuple[HealthWatcher, Cluster]:
+    """A watcher in this process, talking as the health watcher (its user agent and field manager)."""
+    cluster = Cluster(testbed.api_client(), Process.HEALTH_WATCHER)
+    return HealthWatcher(cluster, Metrics(), notifier, namespace=namespace, identity="test", **kw), cluster
+
+
+@contextmanager
+def running(watcher: HealthWatcher) -> Iterator[HealthWatcher]:
+    """``watcher.run`` in a thread until the block ends."""
+    stop = threading.Event()
+    thread = threading.Thread(target=watcher.run, args=(stop,), name="health-watcher", daemon=True)
+    thread.start()
+    try:
+        yield watcher
+    finally:
+        stop.set()
+        thread.join(15)
+
+
+def start_process(testbed: bed.TestBed, namespace: str, identity: str, log: Path,
+                  extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen[bytes], int]:
+    """``python -m healthwatcher`` with a Lease in ``namespace``; (process, metrics port)."""
+    port = process.free_port()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    argv = [sys.executable, "-m", "healthwatcher", "--log-json", "--kubeconfig", str(testbed.kubeconfig),
+            "--namespace", namespace, "--metrics-port", str(port), "--identity", identity,
+            "--lease-namespace", namespace, *extra]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+    return proc, port
+
+
+def pod_deletes(testbed: bed.TestBed, namespace: str, after: int = 0) -> list[dict[str, Any]]:
+    """Deletes and evictions of pods in ``namespace`` by the health watcher, from the audit log."""
+    out = []
+    for event in testbed.audit_events(Process.HEALTH_WATCHER.user_agent.split("/")[0])[after:]:
+        ref = event.get("objectRef") or {}
+        if ref.get("namespace") != namespace or ref.get("resource") != "pods":
+            continue
+        restart = event.get("verb") == "delete" or (event.get("verb") == "create"
+                                                    and ref.get("subresource") == "eviction")
+        if restart and (event.get("responseStatus") or {}).get("code", 200) < 300:
+            out.append(event)
+    return out
+
+
+def events(cluster: Cluster, namespace: str, reason: str) -> list[dict[str, Any]]:
+    return [e for e in cluster.list("events.k8s.io/v1", "Event", "", namespace) if e.get("reason") == reason]
