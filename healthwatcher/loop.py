@@ -11,6 +11,7 @@ predecessors recorded (Events) so rate limits and back-off carry over.
 
 from __future__ import annotations
 
+import functools
 import math
 import queue
 import threading
@@ -20,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from healthwatcher import act, report
+from healthwatcher import act, discovery, report
 from healthwatcher.decide import (
     Decision,
     Failure,
@@ -29,6 +30,7 @@ from healthwatcher.decide import (
     WorkloadRef,
     decide,
 )
+from healthwatcher.hostdiscovery import HostDiscovery
 from healthwatcher.metrics import Metrics
 from healthwatcher.notify import Notification
 from healthwatcher.view import Cloud, PodKey, View, pod_ready
@@ -40,14 +42,15 @@ from openstack_gitops.runtime import logs
 
 log = logs.get("healthwatcher")
 
-# (kind, apiVersion, cluster-scoped): what the watcher follows
-WATCHED_KINDS: tuple[tuple[str, str, bool], ...] = (
-    (api.KIND, api.API_VERSION, False),
-    ("Node", "v1", True),
-    ("DaemonSet", "apps/v1", False),
-    ("StatefulSet", "apps/v1", False),
-    ("PodDisruptionBudget", "policy/v1", False),
-    ("Pod", "v1", False),
+# (kind, apiVersion, cluster-scoped, label selector): what the watcher follows
+WATCHED_KINDS: tuple[tuple[str, str, bool, str], ...] = (
+    (api.KIND, api.API_VERSION, False, ""),
+    ("Node", "v1", True, ""),
+    ("DaemonSet", "apps/v1", False, ""),
+    ("StatefulSet", "apps/v1", False, ""),
+    ("PodDisruptionBudget", "policy/v1", False, ""),
+    ("Pod", "v1", False, ""),
+    ("Job", "batch/v1", False, f"{discovery.LABEL}=true"),  # host discovery's own Jobs: when they end
 )
 NEEDED = frozenset({api.KIND, "Node", "DaemonSet", "StatefulSet", "Pod"})  # judged only once these are listed
 STATUS_INTERVAL = 2.0  # at most one status write per cloud this often
@@ -58,6 +61,8 @@ RESTARTING_FOR = 900.0  # a database member restarted by us counts as restarting
 ACTED_FOR = 3600.0
 HISTORY_WINDOW = 3600.0
 MAX_BATCH = 20000
+COMPUTE_DAEMONSET = "nova-compute-default"  # its pods joining new nodes start host discovery
+CELL_SETUP_CRONJOB = "nova-cell-setup"
 
 
 class Notifier(Protocol):
@@ -114,6 +119,7 @@ class HealthWatcher:
         self.restarting: dict[str, tuple[WorkloadRef, str, float]] = {}  # slot -> (workload, old uid, at)
         self.clouds: dict[str, _Cloudstate] = defaultdict(_Cloudstate)
         self.done: list[Done] = []
+        self.discoveries: dict[str, HostDiscovery] = {}  # cloud namespace -> its host discovery
         self.leading = False
         self.watches: list[Watch] = []
         self._threads: list[threading.Thread] = []
@@ -121,10 +127,10 @@ class HealthWatcher:
 
     # -- the watches ----------------------------------------------------------------------------
     def start_watches(self) -> None:
-        for kind, api_version, cluster_scoped in WATCHED_KINDS:
+        for kind, api_version, cluster_scoped, selector in WATCHED_KINDS:
             scope = None if cluster_scoped else self.namespace
-            t = threading.Thread(target=self._follow, args=(kind, api_version, scope), name=f"watch-{kind}",
-                                 daemon=True)
+            t = threading.Thread(target=self._follow, args=(kind, api_version, scope, selector),
+                                 name=f"watch-{kind}", daemon=True)
             t.start()
             self._threads.append(t)
 
@@ -135,11 +141,11 @@ class HealthWatcher:
         for t in self._threads:
             t.join(timeout=5)
 
-    def _follow(self, kind: str, api_version: str, namespace: str | None) -> None:
+    def _follow(self, kind: str, api_version: str, namespace: str | None, selector: str = "") -> None:
         """Queue every event of one kind until stopped; a kind not served yet (no CRD) is looked for again."""
         while not self._stop.is_set():
             try:
-                watch = self.cluster.watch(api_version, kind, namespace)
+                watch = self.cluster.watch(api_version, kind, namespace, label_selector=selector)
             except ApiError as exc:
                 log.info("cannot watch yet", extra={"kind": kind, "error": str(exc)})
                 if exc.kind_not_served and kind == api.KIND:  # no clouds until the reconciler installs the CRD
@@ -177,7 +183,8 @@ class HealthWatcher:
 
     def _timeout(self) -> float:
         now = self.clock()
-        wake = min([*self.timers.values(), *(c.retry_at for c in self.clouds.values()), now + 1.0])
+        discovery = [d for h in self.discoveries.values() if (d := h.due()) is not None]
+        wake = min([*self.timers.values(), *(c.retry_at for c in self.clouds.values()), *discovery, now + 1.0])
         return min(1.0, max(0.01, wake - now))
 
     def _drain(self, timeout: float) -> list[tuple[str, WatchEvent]]:
@@ -202,6 +209,9 @@ class HealthWatcher:
         changed_ns: set[str] = set()
         for kind, event in batch:
             self.metrics.events.labels(kind).inc()
+            if kind == "Job":
+                self._job_changed(event)
+                continue
             if event.type is EventType.RESYNC:
                 touched = self.view.resync(kind, event.objects)
             else:
@@ -215,6 +225,7 @@ class HealthWatcher:
             return
         self._judge(dirty, now)
         self._track_restarting(now)
+        self._observe_compute({k[0] for k in dirty}, now)
         leading = self.still_leader()
         if leading and not self.leading:
             self._take_over(now)
@@ -228,6 +239,7 @@ class HealthWatcher:
                     state.stale = True
                 if state.stale or now - state.computed_at > STATUS_REFRESH:
                     self._write_status(cloud, state, now)
+                self._discover(namespace, now)
         self._gauges()
         self.metrics.pass_seconds.observe(time.monotonic() - started)
 
@@ -278,6 +290,45 @@ class HealthWatcher:
         for ref, _, _ in self.restarting.values():
             counts[ref] += 1
         return counts
+
+    # -- host discovery ---------------------------------------------------------------------------
+    def _observe_compute(self, namespaces: set[str], now: float) -> None:
+        """Tell each cloud's host discovery where nova-compute runs Ready now (leader or not: a standby that
+        takes over knows which nodes joined during the failover)."""
+        for namespace in sorted(namespaces):
+            ref = WorkloadRef("DaemonSet", namespace, COMPUTE_DAEMONSET)
+            if namespace not in self.view.clouds or self.view.watched(ref) is None:
+                self.discoveries.pop(namespace, None)
+                continue
+            if ref not in self.view.workloads:
+                continue
+            hd = self.discoveries.get(namespace)
+            if hd is None:
+                hd = self.discoveries[namespace] = HostDiscovery(
+                    self.cluster, namespace, on_event=functools.partial(self._discovery_event, namespace))
+            hd.observe(self.view.ready_nodes_of(ref), now)
+
+    def _job_changed(self, event: WatchEvent) -> None:
+        jobs = event.objects if event.type is EventType.RESYNC else (event.object,)
+        for job in jobs:
+            hd = self.discoveries.get(str((job.get("metadata") or {}).get("namespace") or ""))
+            if hd is not None and event.type is not EventType.DELETED:
+                hd.job_changed(job, self.clock())
+
+    def _discover(self, namespace: str, now: float) -> None:
+        hd = self.discoveries.get(namespace)
+        due = hd.due() if hd is not None else None
+        if hd is not None and due is not None and due <= now and not self.dry_run:
+            hd.tick(now)
+
+    def _discovery_event(self, namespace: str, reason: str, message: str) -> None:
+        self.metrics.discovery.labels(namespace, reason).inc()
+        failed = reason in ("HostDiscoveryFailed", "HostDiscoveryCreateFailed", "HostDiscoveryCronJobMissing")
+        (log.warning if failed else log.info)("host discovery", extra={"namespace": namespace, "reason": reason,
+                                                                       "detail": message})
+        note = act.Note(act.RecordKind.DISCOVERY, reason, message, warning=failed)
+        regarding = {"apiVersion": "batch/v1", "kind": "CronJob", "name": CELL_SETUP_CRONJOB, "namespace": namespace}
+        act.emit(self.cluster, act.event(note, regarding, None, self.clock()))
 
     # -- decide and act -------------------------------------------------------------------------
     def _take_over(self, now: float) -> None:

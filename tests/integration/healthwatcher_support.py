@@ -4,12 +4,15 @@ policy, the watcher in-process or as processes, and reading back what it did fro
 
 from __future__ import annotations
 
+import functools
 import os
+import secrets
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +21,13 @@ from healthwatcher.metrics import Metrics
 from openstack_gitops import api
 from openstack_gitops.api import Process
 from openstack_gitops.kube.client import Cluster
-from reconciler.engine import status
-from testbed import bed, process
+from openstack_gitops.kube.objects import Manifest
+from openstack_gitops.model import complete, expand, load_spec, needed_credentials
+from openstack_gitops.model.spec import ChartSource, ChartSourceType
+from reconciler.edges.helm import Helm
+from reconciler.engine import pipeline, status
+from testbed import bed, build, process
+from testbed.charts import upstream_charts
 from testbed.nodes import COMPUTE_LABELS, CONTROL_PLANE_LABELS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -131,3 +139,36 @@ def pod_deletes(testbed: bed.TestBed, namespace: str, after: int = 0) -> list[di
 
 def events(cluster: Cluster, namespace: str, reason: str) -> list[dict[str, Any]]:
     return [e for e in cluster.list("events.k8s.io/v1", "Event", "", namespace) if e.get("reason") == reason]
+
+
+TEMPLATE = REPO / "config-repo-template" / "openstack.yaml"
+KUBE_VERSION = "v1.36.3"
+
+
+@functools.cache
+def cell_setup_objects() -> dict[str, Manifest]:
+    """The real nova chart's CronJob nova-cell-setup and its ServiceAccount, rendered from the template spec
+    through the reconciler's pipeline, as the reconciler would apply them (by kind)."""
+    charts = upstream_charts()
+    spec = load_spec(TEMPLATE.read_text(), TEMPLATE.name)
+    spec = replace(spec, chart_source=ChartSource(ChartSourceType.DIRECTORY, str(charts)))
+    credentials, _ = complete({}, needed_credentials(spec), secrets.token_urlsafe)
+    values = expand(spec, credentials)
+    with Helm(str(build.binary("helm"))) as helm:
+        text = pipeline.render(spec, charts, helm, {"nova": values["nova"]}, KUBE_VERSION)["nova"]
+    wanted = {("CronJob", "nova-cell-setup"), ("ServiceAccount", "nova-cell-setup-cron")}
+    found = {d.key.kind: d.manifest for d in pipeline.desired_objects(spec, "nova", text)
+             if (d.key.kind, d.key.name) in wanted}
+    assert set(found) == {"CronJob", "ServiceAccount"}
+    return found
+
+
+def apply_cronjob(cluster: Cluster, namespace: str, rendered: dict[str, Manifest]) -> Manifest:
+    """The CronJob applied in ``namespace`` (its ServiceAccount first), as it is live."""
+    for kind in ("ServiceAccount", "CronJob"):
+        obj = rendered[kind]
+        cluster.apply({**obj, "metadata": {**obj["metadata"], "namespace": namespace}},
+                      field_manager=Process.RECONCILER.field_manager)
+    live = cluster.get("batch/v1", "CronJob", "nova-cell-setup", namespace)
+    assert live is not None
+    return live

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kubernetes import client as kube_client
 
+from healthwatcher import discovery
 from healthwatcher.edges.notifiers import AlertmanagerSink, Notifier
 from openstack_gitops import api
 from openstack_gitops.kube.client import Cluster
@@ -26,6 +28,8 @@ from tests.waiting import wait_for
 from .healthwatcher_support import (
     FAST,
     all_ready,
+    apply_cronjob,
+    cell_setup_objects,
     compute_daemonset,
     database_statefulset,
     events,
@@ -221,3 +225,35 @@ def test_a_leader_killed_after_a_restart_hands_over_without_restarting_a_pod_twi
             if proc.poll() is None:
                 proc.terminate()
                 proc.wait(15)
+
+
+def test_a_new_compute_node_triggers_host_discovery_once(
+        testbed: bed.TestBed, namespace: str, cloud: Cluster) -> None:
+    apply_cronjob(cloud, namespace, cell_setup_objects())
+
+    def jobs() -> list[dict[str, Any]]:
+        return cloud.list("batch/v1", "Job", f"{discovery.LABEL}=true", namespace)
+
+    watcher, _ = in_process(testbed, namespace)
+    with running(watcher):
+        wait_for(lambda: namespace in watcher.discoveries and watcher.discoveries[namespace].state.primed, 30,
+                 "host discovery primed with the nodes already there")
+        time.sleep(2)
+        assert jobs() == [], "the nodes that were there when it started are the chart's CronJob's"
+        with testbed.api_client() as client_:
+            testbed.add_nodes(control_plane=3, compute=4)
+            try:
+                wait_for(lambda: all_ready(cloud, namespace, COMPUTE, 4), 60, "nova-compute on the new node")
+                job = wait_for(jobs, 60, "the host discovery Job")[0]
+                owner = job["metadata"]["ownerReferences"][0]
+                assert (owner["kind"], owner["name"]) == ("CronJob", "nova-cell-setup")
+                wait_for(lambda: [j for j in jobs() if discovery.job_state(j) is True], 60, "the Job complete")
+                time.sleep(7)  # longer than the debounce: no second Job for the same node
+                assert len(jobs()) == 1
+                started = [e for e in events(cloud, namespace, "HostDiscoveryStarted")
+                           if e["regarding"]["kind"] == "CronJob"]
+                assert len(started) == 1 and "compute-0003" in started[0]["note"]
+                assert _metric(watcher, "openstack_gitops_health_watcher_host_discovery_total", namespace=namespace,
+                               result="HostDiscoverySucceeded") == 1
+            finally:
+                kube_client.CoreV1Api(client_).delete_node("compute-0003")

@@ -9,10 +9,8 @@ a second after they are Ready), so each Job really runs and ends.
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +21,10 @@ from healthwatcher.hostdiscovery import HostDiscovery, Reason
 from openstack_gitops.api import Process
 from openstack_gitops.kube.client import Cluster
 from openstack_gitops.kube.objects import Manifest
-from openstack_gitops.model import complete, expand, load_spec, needed_credentials
-from openstack_gitops.model.spec import ChartSource, ChartSourceType
-from reconciler.edges.helm import Helm
-from reconciler.engine import pipeline
-from testbed import bed, build
-from testbed.charts import upstream_charts
+from testbed import bed
 from tests.waiting import wait_for
+
+from .healthwatcher_support import apply_cronjob, cell_setup_objects
 
 pytestmark = pytest.mark.testbed
 
@@ -40,36 +35,13 @@ FAST = Retry(base=0.5, cap=1.0)
 
 @pytest.fixture(scope="module")
 def rendered() -> dict[str, Manifest]:
-    """The nova chart's CronJob nova-cell-setup and its ServiceAccount, as the reconciler would apply them."""
-    charts = upstream_charts()
-    spec = load_spec(TEMPLATE.read_text(), TEMPLATE.name)
-    spec = replace(spec, chart_source=ChartSource(ChartSourceType.DIRECTORY, str(charts)))
-    credentials, _ = complete({}, needed_credentials(spec), secrets.token_urlsafe)
-    values = expand(spec, credentials)
-    with Helm(str(build.binary("helm"))) as helm:
-        text = pipeline.render(spec, charts, helm, {"nova": values["nova"]}, KUBE_VERSION)["nova"]
-    wanted = {("CronJob", "nova-cell-setup"), ("ServiceAccount", "nova-cell-setup-cron")}
-    found = {d.key.kind: d.manifest for d in pipeline.desired_objects(spec, "nova", text)
-             if (d.key.kind, d.key.name) in wanted}
-    assert set(found) == {"CronJob", "ServiceAccount"}
-    return found
+    return cell_setup_objects()
 
 
 @pytest.fixture
 def cluster(testbed: bed.TestBed) -> Iterator[Cluster]:
     with testbed.api_client() as api:
         yield Cluster(api, Process.HEALTH_WATCHER)
-
-
-def apply_cronjob(cluster: Cluster, namespace: str, rendered: dict[str, Manifest]) -> Manifest:
-    """The CronJob applied in the test's namespace (its ServiceAccount first), as it is live."""
-    for kind in ("ServiceAccount", "CronJob"):
-        obj = rendered[kind]
-        cluster.apply({**obj, "metadata": {**obj["metadata"], "namespace": namespace}},
-                      field_manager=Process.RECONCILER.field_manager)
-    live = cluster.get("batch/v1", "CronJob", "nova-cell-setup", namespace)
-    assert live is not None
-    return live
 
 
 @pytest.fixture
