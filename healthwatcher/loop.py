@@ -161,6 +161,9 @@ class HealthWatcher:
             except ApiError as exc:
                 self.metrics.errors.labels(f"watch-{kind}").inc()
                 log.warning("watch refused, retrying", extra={"kind": kind, "error": str(exc)})
+            except Exception:  # a watch thread that died would leave the watcher blind to its kind, silently
+                self.metrics.errors.labels(f"watch-{kind}").inc()
+                log.exception("watch failed, watching again", extra={"kind": kind})
             finally:
                 self.watches.remove(watch)
             self._stop.wait(5.0)

@@ -145,7 +145,11 @@ class _WatchStream:
                     pending += chunk[start:end]
                     start = end + 1
                     if pending.strip():
-                        decoded = json.loads(pending)
+                        try:
+                            decoded = json.loads(pending)
+                        except UnicodeDecodeError as exc:  # not JSON's own error: the line is not UTF-8
+                            raise ApiError(self._key, "watch", 0, BAD_RESPONSE, f"a watch line is not UTF-8: {exc}") \
+                                from exc
                         if not isinstance(decoded, dict):
                             raise ApiError(self._key, "watch", 0, BAD_RESPONSE, f"not an event: {decoded!r:.200}")
                         yield decoded

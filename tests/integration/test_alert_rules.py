@@ -2,7 +2,7 @@
 
 An alert whose expression can never be true looks fine until the outage it should have reported, so
 every rule must have a promtool case that makes it fire, and may only name metrics and labels that
-the reconciler (or the autoscaler) really exports.
+the three processes really export.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from prometheus_client import Metric
 from prometheus_client.metrics import MetricWrapperBase
 
 from autoscaler.metrics import Metrics as AutoscalerMetrics
+from healthwatcher.metrics import Metrics as HealthWatcherMetrics
 from reconciler.engine.metrics import PREFIX, Metrics
 
 MONITORING = Path(__file__).resolve().parents[2] / "manifests" / "monitoring"
@@ -49,9 +50,9 @@ def rules() -> list[dict[str, Any]]:
 
 
 def exported() -> dict[str, set[str]]:
-    """Sample name -> label names, for every metric of a fresh registry of the reconciler and of the autoscaler."""
+    """Sample name -> label names, for every metric of a fresh registry of each of the three processes."""
     out: dict[str, set[str]] = {}
-    for metrics in (Metrics(), AutoscalerMetrics()):
+    for metrics in (Metrics(), AutoscalerMetrics(), HealthWatcherMetrics()):
         families: list[Metric] = list(metrics.registry.collect())
         labels = {m._name: set(m._labelnames) for m in vars(metrics).values() if isinstance(m, MetricWrapperBase)}
         out.update({family.name + suffix: labels[family.name] | ({"le"} if suffix == "_bucket" else set())

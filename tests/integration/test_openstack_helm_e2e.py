@@ -10,6 +10,7 @@ passes alone.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,10 @@ from typing import Any
 
 import pytest
 
+from healthwatcher.loop import HealthWatcher
+from healthwatcher.metrics import Metrics as HealthWatcherMetrics
 from openstack_gitops import api
+from openstack_gitops.api import Process
 from openstack_gitops.kube.client import Cluster
 from openstack_gitops.kube.objects import ObjectKey
 from openstack_gitops.model import releases
@@ -26,6 +30,7 @@ from reconciler.engine.identity import CloudRef
 from reconciler.engine.outcome import Reason
 from reconciler.engine.reconcile import Reconciler
 from testbed import bed
+from tests.waiting import wait_for
 
 from .reconcile_support import (
     AUDIT_LAG,
@@ -295,3 +300,41 @@ def _plural(kind: str) -> str:
     """The resource name the audit log uses for a kind (NetworkPolicy -> networkpolicies)."""
     lower = kind.lower()
     return lower[:-1] + "ies" if lower.endswith("y") else lower + ("es" if lower.endswith("s") else "s")
+
+
+def test_the_health_watcher_guards_the_real_charts_workloads(installed: Cloud) -> None:
+    """The policy the reconciler publishes names workloads the real charts render; a real nova-compute pod
+    that fails is restarted, the real single-member mariadb is not (quorum), through its real PDB."""
+    cloud = installed
+    fast = {"graceSeconds": {"crashLoop": 1, "phaseFailed": 1, "notReady": 5, "terminating": 5}}
+    cloud.repo.edit(lambda doc: doc["spec"].update(healthWatcher={
+        "enabled": True, "maxRestartsPerHour": 10,
+        "workloads": {"nova-compute-default": fast, "mariadb-server": fast}}), "health watcher: short grace")
+    outcome = reconcile_until_converged(cloud.reconciler)
+    assert outcome.ok and outcome.converged, outcome.message
+    namespace = cloud.repo.namespace
+    watcher = HealthWatcher(Cluster(cloud.testbed.api_client(), Process.HEALTH_WATCHER), HealthWatcherMetrics(),
+                            namespace=namespace, identity="e2e")
+    stop = threading.Event()
+    thread = threading.Thread(target=watcher.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        wait_for(watcher.synced, 60, "the watcher's first lists")
+        guarded = {ref.name for ref in watcher.view.workload_states({})}
+        assert guarded == {"nova-compute-default", "libvirt-libvirt-default", "mariadb-server", "rabbitmq-rabbitmq",
+                           "openvswitch", "neutron-ovs-agent-default"}, "a default names no real workload"
+        compute = sorted(p["metadata"]["name"] for p in cloud.pods()
+                         if p["metadata"]["name"].startswith("nova-compute-default-"))
+        cloud.testbed.fail_pod(namespace, compute[0], "crashloop")
+        cloud.testbed.fail_pod(namespace, "mariadb-server-0", "crashloop")
+        wait_for(lambda: any(d.pod == compute[0] for d in watcher.done), 60, "the real nova-compute pod restarted")
+        refused = wait_for(lambda: [d for d in watcher.clouds[namespace].decisions.values()
+                                    if d.pod == "mariadb-server-0"], 60, "a decision on mariadb-server-0")
+        assert refused[0].reason.value == "db-quorum", refused
+        assert not any(d.pod == "mariadb-server-0" for d in watcher.done)
+        # the reconciler does not fight it: a pass after the restart writes nothing of the cloud's objects
+        outcome, writes = object_writes_during(cloud.testbed, cloud.reconciler.reconcile)
+        assert outcome.ok and writes == [], (outcome.message, writes)
+    finally:
+        stop.set()
+        thread.join(15)

@@ -130,3 +130,14 @@ def test_a_watch_stream_splits_lines_across_chunks_and_maps_a_broken_connection(
     with pytest.raises(ApiError) as garbage:
         list(_WatchStream(Chunks(b"<html>\n"), "ConfigMap watch"))
     assert garbage.value.reason == "BadResponse"
+
+
+def test_a_watch_stream_joins_a_character_split_across_chunks_and_maps_bytes_that_are_not_utf8() -> None:
+    text = '{"type": "ADDED", "object": {"note": "Stöðvarfjörður ✓"}}\n'.encode()
+    cut = text.index("✓".encode()) + 1  # inside the three bytes of one character
+    assert list(_WatchStream(Chunks(text[:cut], text[cut:]), "Pod watch")) == [
+        {"type": "ADDED", "object": {"note": "Stöðvarfjörður ✓"}}]
+    # a line that is not UTF-8 (bytes lost on the way) is a bad answer: the watch reconnects, its thread lives
+    with pytest.raises(ApiError) as raised:
+        list(_WatchStream(Chunks(b'{"type": "ADDED", "object": {"n": "\xe2\x9c"}}\n'), "Pod watch"))
+    assert raised.value.reason == "BadResponse" and raised.value.transient
