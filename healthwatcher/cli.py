@@ -15,7 +15,7 @@ import sys
 import threading
 from pathlib import Path
 
-from healthwatcher.edges.notifiers import AlertmanagerSink, Notifier, Sink, WebhookSink
+from healthwatcher.edges.notifiers import AlertmanagerSink, Notifier, Sink, WebhookSink, url_problem
 from healthwatcher.loop import HealthWatcher
 from healthwatcher.metrics import Metrics
 from openstack_gitops.api import Process
@@ -62,6 +62,27 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def problems(args: argparse.Namespace) -> list[str]:
+    """Settings that cannot work, named before anything starts (a typo must not mean silent alerts)."""
+    out = []
+    for flag, url in (("--alertmanager-url", args.alertmanager_url), ("--webhook-url", args.webhook_url)):
+        problem = url_problem(url) if url else None
+        if problem:
+            out.append(f"{flag} {problem}")
+    for flag, path in (("--alertmanager-token-file", args.alertmanager_token_file),
+                       ("--alertmanager-ca-file", args.alertmanager_ca_file),
+                       ("--webhook-token-file", args.webhook_token_file), ("--webhook-ca-file", args.webhook_ca_file)):
+        if path is not None and not path.is_file():
+            out.append(f"{flag}: {path} is not a readable file")
+    if args.alertmanager_token_file and not args.alertmanager_url:
+        out.append("--alertmanager-token-file needs --alertmanager-url")
+    if args.webhook_token_file and not args.webhook_url:
+        out.append("--webhook-token-file needs --webhook-url")
+    if args.leader_elect:
+        out += Timings(args.lease_duration, args.renew_deadline, args.retry_period).problems()
+    return out
+
+
 def sinks(args: argparse.Namespace) -> list[Sink]:
     out: list[Sink] = []
     if args.alertmanager_url:
@@ -76,9 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logs.setup(json_lines=args.log_json, level=args.log_level)
     timings = Timings(args.lease_duration, args.renew_deadline, args.retry_period)
-    problems = timings.problems() if args.leader_elect else []
-    if problems:
-        print("; ".join(problems), file=sys.stderr)
+    unusable = problems(args)
+    if unusable:
+        print("; ".join(unusable), file=sys.stderr)
         return 2
     identity = args.identity or default_identity()
     try:

@@ -65,6 +65,14 @@ class Sink(Protocol):
     def send(self, notes: Sequence[Notification]) -> None: ...
 
 
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a sink's address (None: it can); says it without its credentials."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return f"must be an http(s) URL, not {safe_url(url)!r}"
+    return None
+
+
 def safe_url(url: str) -> str:
     """``url`` without user info and query, for logs; what was removed is registered with the scrubber."""
     parts = urllib.parse.urlsplit(url)
