@@ -24,7 +24,7 @@ from typing import Any
 from healthwatcher.decide import Action, Decision, Failure, History, Restart, WorkloadRef
 from openstack_gitops import api
 from openstack_gitops.kube.client import ApiError, Cluster
-from openstack_gitops.kube.objects import Manifest
+from openstack_gitops.kube.objects import Manifest, ObjectKey
 from openstack_gitops.runtime import logs
 
 CONTROLLER = f"{api.GROUP}/health-watcher"
@@ -105,7 +105,8 @@ def event(note: Note, regarding: Mapping[str, str], related: Mapping[str, str] |
           annotations: Mapping[str, str] | None = None) -> Manifest:
     """An events.k8s.io/v1 Event. Pure."""
     stamp = _stamp(now)
-    name = f"{regarding['name']}.hw.{stamp.strftime('%Y%m%d%H%M%S')}{stamp.microsecond:06d}"
+    # unique per object, record and moment: a restart's intent and a refusal of the same pass must not collide
+    name = f"{regarding['name']}.{note.record.value}.{stamp.strftime('%Y%m%d%H%M%S')}{stamp.microsecond:06d}"
     body: dict[str, Any] = {
         "apiVersion": "events.k8s.io/v1", "kind": "Event",
         "metadata": {"name": name[:253], "namespace": regarding["namespace"],
@@ -139,6 +140,13 @@ def refusal_events(decision: Decision, failure: Failure, now: float) -> tuple[Ma
 
 def breaker_event(ref: WorkloadRef, failed: int, pods: int, opened: bool, now: float) -> Manifest:
     return event(breaker_note(ref, failed, pods, opened), _ref(ref.kind, ref.name, ref.namespace), None, now)
+
+
+def retract(cluster: Cluster, intent: Manifest) -> None:
+    """A restart that did not happen (refused by a PDB, pod gone, request failed): its intent must not
+    tell an operator, or a successor's rate limits, that it did. Best effort."""
+    with contextlib.suppress(ApiError):
+        cluster.delete("events.k8s.io/v1", ObjectKey.of(intent))
 
 
 def emit(cluster: Cluster, *events: Manifest) -> bool:

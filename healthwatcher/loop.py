@@ -389,10 +389,13 @@ class HealthWatcher:
         try:
             result = act.restart(self.cluster, d, uid)
         except ApiError as exc:
+            act.retract(self.cluster, pod_event)
             self._undo(state, f, now)
             self.metrics.errors.labels("restart").inc()
             self._refused(cloud, state, f, replace(d, reason=Reason.REQUEST_FAILED, detail=str(exc)), now)
             return now + RETRY_AFTER_ERROR
+        if result is not act.Result.DONE:
+            act.retract(self.cluster, pod_event)
         if result is act.Result.PDB_REFUSED:
             self._undo(state, f, now)
             self._refused(cloud, state, f, replace(d, reason=Reason.PDB_REFUSED,

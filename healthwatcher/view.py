@@ -118,13 +118,11 @@ def selects(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bo
 
 def rolling_out(obj: Mapping[str, Any]) -> bool:
     """A workload whose controller has not caught up with its spec, or whose pods are not all updated."""
-    meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
+    meta, status = obj.get("metadata") or {}, obj.get("status") or {}
     if int(status.get("observedGeneration") or 0) < int(meta.get("generation") or 0):
         return True
-    if obj.get("kind") == "StatefulSet":
-        if status.get("updateRevision") and status.get("currentRevision") != status.get("updateRevision"):
-            return True
-        return int(status.get("updatedReplicas") or 0) < int(spec.get("replicas") or 0)
+    if obj.get("kind") == "StatefulSet":  # not updatedReplicas: a member being deleted or missing is not counted there
+        return bool(status.get("updateRevision")) and status.get("currentRevision") != status.get("updateRevision")
     return int(status.get("updatedNumberScheduled") or 0) < int(status.get("desiredNumberScheduled") or 0)
 
 

@@ -54,6 +54,10 @@ def database_statefulset(namespace: str, replicas: int = 3, name: str = "mariadb
                      "template": {"metadata": {"labels": labels},
                                   "spec": {"nodeSelector": dict(CONTROL_PLANE_LABELS),
                                            "tolerations": [{"operator": "Exists"}],
+                                           "affinity": {"podAntiAffinity": {  # one member per node, as the chart
+                                               "requiredDuringSchedulingIgnoredDuringExecution": [{
+                                                   "labelSelector": {"matchLabels": labels},
+                                                   "topologyKey": "kubernetes.io/hostname"}]}},
                                            "containers": [{"name": "mariadb",
                                                            "image": "registry.invalid/mariadb:1"}]}}}}
 

@@ -257,3 +257,56 @@ def test_a_new_compute_node_triggers_host_discovery_once(
                                result="HostDiscoverySucceeded") == 1
             finally:
                 kube_client.CoreV1Api(client_).delete_node("compute-0003")
+
+
+def _pdb(namespace: str, **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "nova-compute",
+                                                                                  "namespace": namespace},
+            "spec": {"selector": {"matchLabels": {"application": "nova", "component": "compute"}}, **spec}}
+
+
+def test_a_pod_a_disruption_budget_guards_is_evicted_and_a_refusal_of_the_budget_is_reported(
+        testbed: bed.TestBed, namespace: str, cloud: Cluster) -> None:
+    cloud.apply(_pdb(namespace, minAvailable=3))  # no disruption allowed while all 3 must be available
+    watcher, _ = in_process(testbed, namespace)
+    with running(watcher):
+        wait_for(watcher.synced, 30, "the watcher's first lists")
+        victim = pods(cloud, namespace, COMPUTE)[2]["metadata"]["name"]
+        testbed.fail_pod(namespace, victim, "crashloop")
+        refused = wait_for(lambda: [e for e in events(cloud, namespace, "HealthWatcherRefused")
+                                    if e["regarding"]["name"] == victim], 30, "the budget's refusal reported")
+        assert "pdb-refused" in refused[0]["note"]
+        assert watcher.done == []
+        # the operator loosens it (an integer minAvailable: DaemonSets have no scale, so no maxUnavailable)
+        cloud.apply(_pdb(namespace, minAvailable=2))
+        wait_for(lambda: any(d.pod == victim for d in watcher.done), 30, f"{victim} evicted after the budget allows")
+        assert watcher.done[0].action == "evict"
+        restarts = pod_deletes(testbed, namespace)
+        assert [(e["verb"], e["objectRef"].get("subresource"), e["objectRef"]["name"]) for e in restarts] == [
+            ("create", "eviction", victim)]
+
+
+def test_a_pod_stuck_terminating_on_a_notready_node_is_force_deleted(
+        testbed: bed.TestBed, namespace: str, cloud: Cluster) -> None:
+    member = next(p for p in pods(cloud, namespace, DATABASE) if p["metadata"]["name"] == "mariadb-server-1")
+    node = member["spec"]["nodeName"]
+    watcher, _ = in_process(testbed, namespace)
+    with running(watcher), testbed.api_client() as client_:
+        core = kube_client.CoreV1Api(client_)
+        wait_for(watcher.synced, 30, "the watcher's first lists")
+        testbed.stop_component("kwok")  # no kubelet: nothing confirms a deletion any more
+        try:
+            core.patch_node_status(node, {"status": {"conditions": [
+                {"type": "Ready", "status": "False", "reason": "KubeletDown", "message": "test"}]}})
+            core.delete_namespaced_pod("mariadb-server-1", namespace, grace_period_seconds=1)
+            wait_for(lambda: any(d.pod == "mariadb-server-1" for d in watcher.done), 30,
+                     "the stuck member force-deleted")
+            assert watcher.done[0].action == "force-delete"
+            assert len(pod_deletes(testbed, namespace)) == 1
+            # gone at once with no kubelet to confirm it: only a grace-0 delete does that
+            now = cloud.get("v1", "Pod", "mariadb-server-1", namespace)
+            assert now is None or now["metadata"]["uid"] != member["metadata"]["uid"]
+        finally:
+            core.patch_node_status(node, {"status": {"conditions": [
+                {"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kwok"}]}})
+            testbed.start_component("kwok")

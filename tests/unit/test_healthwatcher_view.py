@@ -108,6 +108,9 @@ def test_selects(selector: dict[str, Any] | None, labels: dict[str, str], want: 
     pytest.param({"kind": "StatefulSet", "metadata": {"generation": 3}, "spec": {"replicas": 3},
                   "status": {"observedGeneration": 3, "currentRevision": "b", "updateRevision": "b",
                              "updatedReplicas": 3}}, False, id="sts-settled"),
+    pytest.param({"kind": "StatefulSet", "metadata": {"generation": 3}, "spec": {"replicas": 3},
+                  "status": {"observedGeneration": 3, "currentRevision": "b", "updateRevision": "b",
+                             "updatedReplicas": 2}}, False, id="sts-member-terminating-is-not-a-rollout"),
 ])
 def test_rolling_out(obj: dict[str, Any], want: bool) -> None:
     assert rolling_out(obj) is want
