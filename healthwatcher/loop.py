@@ -112,6 +112,7 @@ class HealthWatcher:
         self.view = View()
         self.queue: queue.Queue[tuple[str, WatchEvent]] = queue.Queue()
         self.failed: dict[PodKey, Failure] = {}
+        self._backlog: set[PodKey] = set()  # touched before every kind was listed
         self.unwell: dict[PodKey, WorkloadRef] = {}  # showing a failed state, still within its grace time
         self.timers: dict[PodKey, float] = {}
         self.acted: dict[str, float] = {}  # uid -> when we restarted it (it is on its way out)
@@ -224,8 +225,11 @@ class HealthWatcher:
                 changed_ns.add(str((event.object.get("metadata") or {}).get("namespace") or ""))
         now = self.clock()
         dirty |= {k for k, due in self.timers.items() if due <= now}
-        if not self.synced():
+        if not self.synced():  # judged once every kind is listed: a pod's node may not be known yet
+            self._backlog |= dirty
             return
+        dirty |= self._backlog
+        self._backlog.clear()
         self._judge(dirty, now)
         self._track_restarting(now)
         self._observe_compute({k[0] for k in dirty}, now)
