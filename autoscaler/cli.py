@@ -18,15 +18,9 @@ from autoscaler.edges.prometheus import Prometheus, PrometheusConfig
 from autoscaler.loop import Autoscaler
 from autoscaler.metrics import Metrics
 from openstack_gitops.api import Process
+from openstack_gitops.kube import lease
 from openstack_gitops.kube.client import ApiError, Cluster, load_api_client
-from openstack_gitops.kube.lease import (
-    LeaderElector,
-    Timings,
-    default_identity,
-    default_namespace,
-    leader_gauge,
-    user_agent,
-)
+from openstack_gitops.kube.lease import LeaderElector, default_identity, leader_gauge, user_agent
 from openstack_gitops.runtime import logs
 from openstack_gitops.runtime.probes import Heartbeat, all_of, ok
 
@@ -52,14 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", help="one tick of every target, then exit")
     p.add_argument("--metrics-port", type=int, default=0, help="/metrics, /healthz, /readyz on this port (0: off)")
     p.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"), help="default: $KUBECONFIG, else in-cluster")
-    p.add_argument("--leader-elect", action=argparse.BooleanOptionalAction, default=None,
-                   help="act only while holding a coordination.k8s.io Lease (default: on, except with --once)")
-    p.add_argument("--lease-name", default="openstack-gitops-autoscaler")
-    p.add_argument("--lease-namespace", help="default: the pod's namespace, else openstack-gitops")
-    p.add_argument("--lease-duration", type=float, default=Timings().lease_duration)
-    p.add_argument("--renew-deadline", type=float, default=Timings().renew_deadline)
-    p.add_argument("--retry-period", type=float, default=Timings().retry_period)
-    p.add_argument("--identity", help="this replica's name in the Lease (default: hostname_pid_random)")
+    lease.add_flags(p, "openstack-gitops-autoscaler", elect_default=None,
+                    elect_help="act only while holding a coordination.k8s.io Lease (default: on, except with --once)")
     p.add_argument("--log-json", action="store_true", help="log JSON lines instead of text")
     p.add_argument("--log-level", default=os.environ.get("OPENSTACK_GITOPS_LOG_LEVEL", "INFO"))
     return p
@@ -75,8 +63,7 @@ def main(argv: list[str] | None = None) -> int:
                                    args.prometheus_password_file, args.prometheus_ca_file,
                                    not args.prometheus_insecure_skip_tls_verify, args.prometheus_timeout)
     elect = (not args.once) if args.leader_elect is None else args.leader_elect
-    timings = Timings(args.lease_duration, args.renew_deadline, args.retry_period)
-    problems = prom_config.problems() + (timings.problems() if elect else [])
+    problems = prom_config.problems() + (lease.timings_of(args).problems() if elect else [])
     if problems:
         print("; ".join(problems), file=sys.stderr)
         return 2
@@ -95,10 +82,8 @@ def main(argv: list[str] | None = None) -> int:
 
     elector: LeaderElector | None = None
     if elect:
-        lease_cluster = Cluster(load_api_client(args.kubeconfig, Process.AUTOSCALER), Process.AUTOSCALER)
-        lease_cluster.api.user_agent = user_agent(lease_cluster.api.user_agent, identity)
-        elector = LeaderElector(lease_cluster, args.lease_namespace or default_namespace(), args.lease_name,
-                                identity, timings, on_lost=stop_now)
+        elector = lease.elector_of(args, Cluster(load_api_client(args.kubeconfig, Process.AUTOSCALER),
+                                                 Process.AUTOSCALER), identity, on_lost=stop_now)
     still_leader = elector.is_leader if elector else (lambda: True)
     metrics = Metrics()
     leader_gauge(metrics.registry, still_leader)
@@ -129,17 +114,11 @@ def main(argv: list[str] | None = None) -> int:
                                               "namespace": args.namespace or "(all)", "paused": args.paused})
         autoscaler.run(stop, beat.beat)
     finally:
-        if elector is not None:
-            elector.step_down()
-            if not elector.lost.is_set():
-                elector.release()
+        lost = lease.hand_over(elector)
         prometheus.close()
         if server is not None:
             server.stop()
-    if elector is not None and elector.lost.is_set():
-        print("lost the leader Lease: exiting, to be restarted as a standby", file=sys.stderr)
-        return 1
-    return 0
+    return 1 if lost else 0
 
 
 if __name__ == "__main__":

@@ -19,15 +19,9 @@ from healthwatcher.edges.notifiers import AlertmanagerSink, Notifier, Sink, Webh
 from healthwatcher.loop import HealthWatcher
 from healthwatcher.metrics import Metrics
 from openstack_gitops.api import Process
+from openstack_gitops.kube import lease
 from openstack_gitops.kube.client import ApiError, Cluster, load_api_client
-from openstack_gitops.kube.lease import (
-    LeaderElector,
-    Timings,
-    default_identity,
-    default_namespace,
-    leader_gauge,
-    user_agent,
-)
+from openstack_gitops.kube.lease import LeaderElector, default_identity, leader_gauge, user_agent
 from openstack_gitops.runtime import logs
 from openstack_gitops.runtime.probes import Heartbeat, all_of, ok
 
@@ -49,14 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--webhook-ca-file", type=Path, help="CA bundle to verify the webhook's TLS certificate")
     p.add_argument("--metrics-port", type=int, default=0, help="/metrics, /healthz, /readyz on this port (0: off)")
     p.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"), help="default: $KUBECONFIG, else in-cluster")
-    p.add_argument("--leader-elect", action=argparse.BooleanOptionalAction, default=True,
-                   help="act only while holding a coordination.k8s.io Lease (default: on)")
-    p.add_argument("--lease-name", default="openstack-gitops-health-watcher")
-    p.add_argument("--lease-namespace", help="default: the pod's namespace, else openstack-gitops")
-    p.add_argument("--lease-duration", type=float, default=Timings().lease_duration)
-    p.add_argument("--renew-deadline", type=float, default=Timings().renew_deadline)
-    p.add_argument("--retry-period", type=float, default=Timings().retry_period)
-    p.add_argument("--identity", help="this replica's name in the Lease (default: hostname_pid_random)")
+    lease.add_flags(p, "openstack-gitops-health-watcher")
     p.add_argument("--log-json", action="store_true", help="log JSON lines instead of text")
     p.add_argument("--log-level", default=os.environ.get("OPENSTACK_GITOPS_LOG_LEVEL", "INFO"))
     return p
@@ -79,7 +66,7 @@ def problems(args: argparse.Namespace) -> list[str]:
     if args.webhook_token_file and not args.webhook_url:
         out.append("--webhook-token-file needs --webhook-url")
     if args.leader_elect:
-        out += Timings(args.lease_duration, args.renew_deadline, args.retry_period).problems()
+        out += lease.timings_of(args).problems()
     return out
 
 
@@ -96,7 +83,6 @@ def sinks(args: argparse.Namespace) -> list[Sink]:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logs.setup(json_lines=args.log_json, level=args.log_level)
-    timings = Timings(args.lease_duration, args.renew_deadline, args.retry_period)
     unusable = problems(args)
     if unusable:
         print("; ".join(unusable), file=sys.stderr)
@@ -115,10 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     elector: LeaderElector | None = None
     if args.leader_elect:  # the audit log tells the replicas apart
         cluster.api.user_agent = user_agent(cluster.api.user_agent, identity)
-        lease_cluster = Cluster(load_api_client(args.kubeconfig, Process.HEALTH_WATCHER), Process.HEALTH_WATCHER)
-        lease_cluster.api.user_agent = user_agent(lease_cluster.api.user_agent, identity)
-        elector = LeaderElector(lease_cluster, args.lease_namespace or default_namespace(), args.lease_name,
-                                identity, timings, on_lost=stop_now)
+        elector = lease.elector_of(args, Cluster(load_api_client(args.kubeconfig, Process.HEALTH_WATCHER),
+                                                 Process.HEALTH_WATCHER), identity, on_lost=stop_now)
     still_leader = elector.is_leader if elector else (lambda: True)
     metrics = Metrics()
     leader_gauge(metrics.registry, still_leader)
@@ -142,17 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         watcher.run(stop, beat.beat)
     finally:
-        if elector is not None:
-            elector.step_down()
-            if not elector.lost.is_set():
-                elector.release()
+        lost = lease.hand_over(elector)
         notifier.stop()
         if server is not None:
             server.stop()
-    if elector is not None and elector.lost.is_set():
-        print("lost the leader Lease: exiting, to be restarted as a standby", file=sys.stderr)
-        return 1
-    return 0
+    return 1 if lost else 0
 
 
 if __name__ == "__main__":

@@ -20,12 +20,11 @@ import yaml
 
 from openstack_gitops import api
 from openstack_gitops.api import crd
+from openstack_gitops.kube import lease
 from openstack_gitops.kube.client import ApiError, Cluster, load_api_client
 from openstack_gitops.kube.lease import (
     LeaderElector,
-    Timings,
     default_identity,
-    default_namespace,
     leader_gauge,
     user_agent,
 )
@@ -105,18 +104,9 @@ def _parser() -> argparse.ArgumentParser:
                         "the spec still switches on (default: %(default)s)")
     p.add_argument("--hook-timeout", type=float, default=DEFAULT_HOOK_TIMEOUT,
                    help="seconds each weight of a chart's Helm hooks (db-sync, ...) may take (default: %(default)s)")
-    p.add_argument("--leader-elect", action=argparse.BooleanOptionalAction, default=None,
-                   help="act only while holding a coordination.k8s.io Lease, so one of several replicas writes "
-                        "(default: on for the loop, off with --once)")
-    p.add_argument("--lease-name", default="openstack-gitops-reconciler")
-    p.add_argument("--lease-namespace", help="default: the pod's namespace, else openstack-gitops")
-    p.add_argument("--lease-duration", type=float, default=Timings().lease_duration,
-                   help="seconds a standby waits after the last renewal it saw before taking over (%(default)s)")
-    p.add_argument("--renew-deadline", type=float, default=Timings().renew_deadline,
-                   help="seconds a leader keeps acting without a successful renewal (%(default)s)")
-    p.add_argument("--retry-period", type=float, default=Timings().retry_period,
-                   help="seconds between attempts to acquire or renew (%(default)s)")
-    p.add_argument("--identity", help="this replica's name in the Lease (default: hostname_pid_random)")
+    lease.add_flags(p, "openstack-gitops-reconciler", elect_default=None,
+                    elect_help="act only while holding a coordination.k8s.io Lease, so one of several replicas "
+                               "writes (default: on for the loop, off with --once)")
 
     p = sub.add_parser("status", help="print the OpenStackDeployment status as a table")
     _cluster_args(p)
@@ -227,7 +217,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 2
     elect = (not args.once) if args.leader_elect is None else args.leader_elect
-    timings = Timings(args.lease_duration, args.renew_deadline, args.retry_period)
+    timings = lease.timings_of(args)
     if elect and timings.problems():
         print("leader election: " + "; ".join(timings.problems()), file=sys.stderr)
         return 2
@@ -257,11 +247,8 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
             loop.done.set()  # a signal handler cannot cut the main thread's wait short; the event can
 
     elector: LeaderElector | None = None
-    if elect:
-        lease_cluster = Cluster(load_api_client(args.kubeconfig))  # its own connections: renewals never queue
-        lease_cluster.api.user_agent = user_agent(lease_cluster.api.user_agent, identity)  # behind applies
-        elector = LeaderElector(lease_cluster, args.lease_namespace or default_namespace(), args.lease_name,
-                                identity, timings, on_lost=stop_now)
+    if elect:  # its own connections: renewals never queue behind applies
+        elector = lease.elector_of(args, Cluster(load_api_client(args.kubeconfig)), identity, on_lost=stop_now)
     still_leader = elector.is_leader if elector else (lambda: True)
     metrics = Metrics()
     leader_gauge(metrics.registry, still_leader)

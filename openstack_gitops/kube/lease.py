@@ -18,11 +18,13 @@ leads again (client-go exits; so do our processes, and Kubernetes restarts them 
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import math
 import os
 import secrets
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -390,3 +392,46 @@ def leader_gauge(registry: CollectorRegistry, is_leader: Callable[[], bool]) -> 
                   registry=registry)
     gauge.set_function(lambda: 1.0 if is_leader() else 0.0)
     return gauge
+
+
+# -- the command lines' part: the same flags, Lease client and hand-over in every process ---------------
+def add_flags(parser: argparse.ArgumentParser, lease_name: str, elect_default: bool | None = True,
+              elect_help: str = "act only while holding a coordination.k8s.io Lease (default: on)") -> None:
+    """``--leader-elect`` and the Lease's name, namespace, timings and identity, with client-go's defaults."""
+    p, t = parser, Timings()
+    p.add_argument("--leader-elect", action=argparse.BooleanOptionalAction, default=elect_default, help=elect_help)
+    p.add_argument("--lease-name", default=lease_name)
+    p.add_argument("--lease-namespace", help="default: the pod's namespace, else openstack-gitops")
+    p.add_argument("--lease-duration", type=float, default=t.lease_duration,
+                   help="seconds a standby waits after the last renewal it saw before taking over (%(default)s)")
+    p.add_argument("--renew-deadline", type=float, default=t.renew_deadline,
+                   help="seconds a leader keeps acting without a successful renewal (%(default)s)")
+    p.add_argument("--retry-period", type=float, default=t.retry_period,
+                   help="seconds between attempts to acquire or renew (%(default)s)")
+    p.add_argument("--identity", help="this replica's name in the Lease (default: hostname_pid_random)")
+
+
+def timings_of(args: argparse.Namespace) -> Timings:
+    return Timings(args.lease_duration, args.renew_deadline, args.retry_period)
+
+
+def elector_of(args: argparse.Namespace, cluster: Cluster, identity: str,
+               on_lost: Callable[[str], None]) -> LeaderElector:
+    """The elector the flags ask for, on ``cluster`` (its own connections, so renewals never queue behind
+    the process's requests; the user agent names the replica in the audit log)."""
+    cluster.api.user_agent = user_agent(cluster.api.user_agent, identity)
+    return LeaderElector(cluster, args.lease_namespace or default_namespace(), args.lease_name, identity,
+                         timings_of(args), on_lost=on_lost)
+
+
+def hand_over(elector: LeaderElector | None) -> bool:
+    """Stop acting and release the Lease (a standby takes over at once) unless it was lost; True when lost:
+    the process exits 1, to be restarted as a standby."""
+    if elector is None:
+        return False
+    elector.step_down()
+    if elector.lost.is_set():
+        print("lost the leader Lease: exiting, to be restarted as a standby", file=sys.stderr)
+        return True
+    elector.release()
+    return False

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
-from kubernetes import client, config
 
 from autoscaler.edges.prometheus import Prometheus, PrometheusConfig
 from autoscaler.loop import Autoscaler
@@ -17,53 +14,21 @@ from autoscaler.metrics import Metrics
 from openstack_gitops.api import Process
 from openstack_gitops.kube.client import ApiError, Cluster
 from openstack_gitops.kube.lease import LeaderElector, Timings
-from openstack_gitops.kube.objects import ObjectKey
 from openstack_gitops.model.spec import AutoscalingPolicy
-from testbed import bed, controlplane
+from testbed import bed
 
 from .autoscaler_support import deployment, publish, replicas
+from .rbac_support import SA_NAMESPACE, as_service_account
 
 pytestmark = pytest.mark.testbed
-REPO = Path(__file__).resolve().parents[2]
-SA_NAMESPACE, SA_NAME = "openstack-gitops", "openstack-gitops-autoscaler"
-KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
-
-
-def rbac_docs(cloud_namespace: str) -> list[dict[str, Any]]:
-    """The RBAC objects of manifests/autoscaler.yaml, the per-cloud RoleBinding moved to ``cloud_namespace``."""
-    docs = [d for d in yaml.safe_load_all((REPO / "manifests" / "autoscaler.yaml").read_text())
-            if d and d["kind"] in KINDS]
-    for doc in docs:
-        if doc["kind"] == "RoleBinding" and doc["metadata"]["namespace"] == "openstack":
-            doc["metadata"]["namespace"] = cloud_namespace
-    return docs
+SA_NAME = "openstack-gitops-autoscaler"
 
 
 @pytest.fixture
 def sa_cluster(testbed: bed.TestBed, namespace: str, tmp_path: Path) -> Iterator[tuple[Cluster, Cluster]]:
-    """(admin, the autoscaler's ServiceAccount) with manifests/autoscaler.yaml's RBAC installed."""
-    with testbed.api_client() as api:
-        admin = Cluster(api, field_manager="test-admin")
-        api.user_agent = "test-admin"
-        admin.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": SA_NAMESPACE}})
-        docs = rbac_docs(namespace)
-        created = [d for d in docs if not admin.exists(d["apiVersion"], ObjectKey.of(d))]
-        for doc in docs:
-            admin.apply(doc)
-        token = client.CoreV1Api(api).create_namespaced_service_account_token(
-            SA_NAME, SA_NAMESPACE, {"spec": {"expirationSeconds": 3600}}).status.token
-        kubeconfig = tmp_path / "kubeconfig"
-        controlplane.write_kubeconfig(kubeconfig, testbed.control.server, testbed.control.pki.serving_cert, token,
-                                      "autoscaler-sa")
-        sa_api: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
-            config_file=str(kubeconfig))
-        try:
-            yield admin, Cluster(sa_api, Process.AUTOSCALER)
-        finally:
-            sa_api.close()
-            for doc in reversed(created):
-                if doc["kind"] != "RoleBinding" or doc["metadata"]["namespace"] != namespace:
-                    admin.delete(doc["apiVersion"], ObjectKey.of(doc))
+    """(admin, its ServiceAccount) with manifests/autoscaler.yaml's RBAC installed."""
+    with as_service_account(testbed, "autoscaler.yaml", SA_NAME, Process.AUTOSCALER, namespace, tmp_path) as clusters:
+        yield clusters
 
 
 def test_the_autoscaler_works_with_exactly_its_rbac(sa_cluster: tuple[Cluster, Cluster], namespace: str) -> None:

@@ -7,19 +7,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
-from kubernetes import client, config
 
 from healthwatcher.loop import HealthWatcher
 from healthwatcher.metrics import Metrics
 from openstack_gitops.api import Process
 from openstack_gitops.kube.client import ApiError, Cluster
 from openstack_gitops.kube.lease import LeaderElector, Timings
-from openstack_gitops.kube.objects import ObjectKey
-from testbed import bed, controlplane
+from testbed import bed
 from tests.waiting import wait_for
 
 from .healthwatcher_support import (
@@ -33,48 +29,19 @@ from .healthwatcher_support import (
     policy,
     publish,
 )
+from .rbac_support import SA_NAMESPACE, as_service_account
 
 pytestmark = pytest.mark.testbed
-REPO = Path(__file__).resolve().parents[2]
-SA_NAMESPACE, SA_NAME = "openstack-gitops", "openstack-gitops-health-watcher"
-KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
+SA_NAME = "openstack-gitops-health-watcher"
 COMPUTE = "application=nova,component=compute"
-
-
-def rbac_docs(cloud_namespace: str) -> list[dict[str, Any]]:
-    """The RBAC objects of manifests/health-watcher.yaml, the per-cloud RoleBinding moved to ``cloud_namespace``."""
-    docs = [d for d in yaml.safe_load_all((REPO / "manifests" / "health-watcher.yaml").read_text())
-            if d and d["kind"] in KINDS]
-    for doc in docs:
-        if doc["kind"] == "RoleBinding" and doc["metadata"]["namespace"] == "openstack":
-            doc["metadata"]["namespace"] = cloud_namespace
-    return docs
 
 
 @pytest.fixture
 def sa_cluster(testbed: bed.TestBed, namespace: str, tmp_path: Path) -> Iterator[tuple[Cluster, Cluster]]:
-    """(admin, the health watcher's ServiceAccount) with manifests/health-watcher.yaml's RBAC installed."""
-    with testbed.api_client() as api:
-        admin = Cluster(api, field_manager="test-admin")
-        admin.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": SA_NAMESPACE}})
-        docs = rbac_docs(namespace)
-        created = [d for d in docs if not admin.exists(d["apiVersion"], ObjectKey.of(d))]
-        for doc in docs:
-            admin.apply(doc)
-        token = client.CoreV1Api(api).create_namespaced_service_account_token(
-            SA_NAME, SA_NAMESPACE, {"spec": {"expirationSeconds": 3600}}).status.token
-        kubeconfig = tmp_path / "kubeconfig"
-        controlplane.write_kubeconfig(kubeconfig, testbed.control.server, testbed.control.pki.serving_cert, token,
-                                      "health-watcher-sa")
-        sa_api: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
-            config_file=str(kubeconfig))
-        try:
-            yield admin, Cluster(sa_api, Process.HEALTH_WATCHER)
-        finally:
-            sa_api.close()
-            for doc in reversed(created):
-                if doc["kind"] != "RoleBinding" or doc["metadata"]["namespace"] != namespace:
-                    admin.delete(doc["apiVersion"], ObjectKey.of(doc))
+    """(admin, its ServiceAccount) with manifests/health-watcher.yaml's RBAC installed."""
+    with as_service_account(testbed, "health-watcher.yaml", SA_NAME, Process.HEALTH_WATCHER, namespace,
+                            tmp_path) as clusters:
+        yield clusters
 
 
 def test_the_health_watcher_works_with_exactly_its_rbac(testbed: bed.TestBed, sa_cluster: tuple[Cluster, Cluster],
