@@ -106,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     still_leader = elector.is_leader if elector else (lambda: True)
     metrics = Metrics()
     leader_gauge(metrics.registry, still_leader)
-    notifier = Notifier(sinks(args), on_result=lambda sink, result, _note: metrics.notifications.labels(
+    notify_to = sinks(args)
+    notifier = Notifier(notify_to, on_result=lambda sink, result, _note: metrics.notifications.labels(
         sink, result).inc())
     watcher = HealthWatcher(cluster, metrics, notifier, namespace=args.namespace, still_leader=still_leader,
                             identity=identity, dry_run=args.dry_run)
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         elector.start()
     log.info("health watcher started", extra={"identity": identity, "namespace": args.namespace or "(all)",
                                               "dry_run": args.dry_run,
-                                              "notify": [s.name for s in sinks(args)]})
+                                              "notify": [s.name for s in notify_to]})
     try:
         watcher.run(stop, beat.beat)
     finally:
