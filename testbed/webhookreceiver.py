@@ -5,6 +5,7 @@
         hook.fail_next(2)           # the next 2 POSTs get 503 (their bodies are still counted in ``attempts``)
         hook.hang()                 # POSTs are read and never answered, until ``release()`` or ``stop()``
         hook.wait_for(1)            # the first JSON body accepted (answered 200)
+        hook.received()             # [(epoch seconds when it arrived, body), ...] of the accepted bodies
 
 It runs in-process (not as a test-bed process like ``httpbackend.py``) so a test reads what it received
 directly; it is still a real HTTP server on a real socket.
@@ -34,6 +35,7 @@ class WebhookReceiver:
         self.attempts = 0  # POSTs received, answered or not
         self.authorizations: list[str] = []
         self._bodies: list[Any] = []
+        self._received_at: list[float] = []  # time.time() when each accepted body had been read
         self._fail = 0
         self._fail_status = 503
         self._hanging = False
@@ -50,6 +52,11 @@ class WebhookReceiver:
         """The JSON bodies accepted so far (answered 200), oldest first."""
         with self._lock:
             return list(self._bodies)
+
+    def received(self) -> list[tuple[float, Any]]:
+        """The accepted bodies with their receive times (epoch seconds, taken once the body was read)."""
+        with self._lock:
+            return list(zip(self._received_at, self._bodies, strict=True))
 
     def fail_next(self, count: int, status: int = 503) -> None:
         with self._lock:
@@ -87,7 +94,7 @@ class WebhookReceiver:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                status = receiver._received(body, self.headers.get("Authorization", ""))
+                status = receiver._received(body, self.headers.get("Authorization", ""), time.time())
                 if status is None:
                     receiver._release.wait()
                     self.close_connection = True
@@ -112,7 +119,7 @@ class WebhookReceiver:
             self._server.server_close()
             self._server = None
 
-    def _received(self, body: bytes, authorization: str) -> int | None:
+    def _received(self, body: bytes, authorization: str, at: float) -> int | None:
         """The status to answer (None: hang), recording an accepted body."""
         with self._lock:
             self.attempts += 1
@@ -126,6 +133,7 @@ class WebhookReceiver:
                 self._bodies.append(json.loads(body))
             except ValueError:
                 return 400
+            self._received_at.append(at)
             self._lock.notify_all()
             return 200
 
