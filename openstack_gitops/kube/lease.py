@@ -201,6 +201,7 @@ class LeaderElector:
         self._observed_at = 0.0
         self._read_ok = False  # it has read the Lease (or its absence) at least once
         self._version = ""  # resourceVersion of the record last read or written
+        self._renewing = False  # its last write landed: the next renewal needs no read first
         self.last_tick = clock()  # the elector thread's heartbeat (healthz)
         self._thread = threading.Thread(target=self._run, name="leader-elector", daemon=True)
         self._watcher = threading.Thread(target=self._watch, name="lease-watch", daemon=True)
@@ -283,7 +284,8 @@ class LeaderElector:
         while not self._stop.is_set():
             self.last_tick = self.clock()
             self._wake.clear()
-            self._observe()
+            if not self._renewing:  # client-go's fast path: a leader whose last write landed renews blind
+                self._observe()     # (the update is conditional on that write's version: a conflict ends it)
             with self._lock:
                 renewed_at = self._renewed_at
             action = decide(self._seen, self._observed_at, self.clock(), self.identity, self.timings, renewed_at)
@@ -341,10 +343,12 @@ class LeaderElector:
                 written = self.cluster.replace_lease(self._lease(spec, self._version),
                                                      timeout=self.timings.request_timeout)
         except ApiError as exc:  # 409: someone else wrote first; anything else: try again next period
+            self._renewing = False  # read the Lease again before the next attempt
             level = log.info if exc.status == 409 else log.warning
             level(f"leader election: {action.verb} failed", extra={"error": str(exc)})
             return
         self._note(_record_of(written), str((written.get("metadata") or {}).get("resourceVersion") or ""))
+        self._renewing = True
         with self._lock:
             first = self._renewed_at is None
             self._renewed_at = sent
