@@ -33,10 +33,11 @@ from healthwatcher.decide import (
 from healthwatcher.hostdiscovery import HostDiscovery
 from healthwatcher.metrics import Metrics
 from healthwatcher.notify import Notification
-from healthwatcher.view import Cloud, PodKey, View, pod_ready
+from healthwatcher.view import TRIMS, Cloud, PodKey, View, pod_ready
 from healthwatcher.workloads import limits
 from openstack_gitops import api
 from openstack_gitops.kube.client import ApiError, Cluster
+from openstack_gitops.kube.objects import Manifest
 from openstack_gitops.kube.watch import EventType, Watch, WatchEvent
 from openstack_gitops.runtime import logs
 
@@ -54,6 +55,7 @@ WATCHED_KINDS: tuple[tuple[str, str, bool, str], ...] = (
 )
 NEEDED = frozenset({api.KIND, "Node", "DaemonSet", "StatefulSet", "Pod"})  # judged only once these are listed
 STATUS_INTERVAL = 2.0  # at most one status write per cloud this often
+GAUGES_REFRESH = 10.0  # the gauges over every pod are computed again when something changed, else this often
 STATUS_REFRESH = 60.0  # the status is computed again at least this often (restartsLastHour ages)
 RETRY_AFTER_ERROR = 5.0
 RETRY_AFTER_PDB = 10.0
@@ -112,6 +114,7 @@ class HealthWatcher:
         self.view = View()
         self.queue: queue.Queue[tuple[str, WatchEvent]] = queue.Queue()
         self.failed: dict[PodKey, Failure] = {}
+        self._gauged_at = -math.inf
         self._backlog: set[PodKey] = set()  # touched before every kind was listed
         self.unwell: dict[PodKey, WorkloadRef] = {}  # showing a failed state, still within its grace time
         self.timers: dict[PodKey, float] = {}
@@ -146,7 +149,8 @@ class HealthWatcher:
         """Queue every event of one kind until stopped; a kind not served yet (no CRD) is looked for again."""
         while not self._stop.is_set():
             try:
-                watch = self.cluster.watch(api_version, kind, namespace, label_selector=selector)
+                watch = self.cluster.watch(api_version, kind, namespace, label_selector=selector,
+                                           transform=TRIMS.get(kind))
             except ApiError as exc:
                 log.info("cannot watch yet", extra={"kind": kind, "error": str(exc)})
                 if exc.kind_not_served and kind == api.KIND:  # no clouds until the reconciler installs the CRD
@@ -247,7 +251,9 @@ class HealthWatcher:
                 if state.stale or now - state.computed_at > STATUS_REFRESH:
                     self._write_status(cloud, state, now)
                 self._discover(namespace, now)
-        self._gauges()
+        if dirty or now - self._gauged_at > GAUGES_REFRESH:
+            self._gauges()
+            self._gauged_at = now
         self.metrics.pass_seconds.observe(time.monotonic() - started)
 
     # -- judge ----------------------------------------------------------------------------------
@@ -369,19 +375,23 @@ class HealthWatcher:
         by_key = {(f.namespace, f.pod): f for f in failures}
         state.decisions = {(d.namespace, d.pod): d for d in outcome.decisions}
         retry = math.inf
+        records: list[Manifest] = []  # the owners' Events of this pass's restarts: after every restart is sent
         for d in outcome.decisions:
             f = by_key[(d.namespace, d.pod)]
             if d.restarts:
-                retry = min(retry, self._restart(cloud, state, f, d, now))
+                retry = min(retry, self._restart(cloud, state, f, d, now, records))
             else:
                 self._refused(cloud, state, f, d, now)
                 if d.retry_at is not None:
                     retry = min(retry, d.retry_at)
+        act.emit(self.cluster, *records)
         self._breakers(cloud, state, set(outcome.breakers), failures, workloads, now)
         state.retry_at = retry
 
-    def _restart(self, cloud: Cloud, state: _Cloudstate, f: Failure, d: Decision, now: float) -> float:
-        """Do one restart; returns when to decide again if it did not happen (else infinity)."""
+    def _restart(self, cloud: Cloud, state: _Cloudstate, f: Failure, d: Decision, now: float,
+                 records: list[Manifest]) -> float:
+        """Do one restart; returns when to decide again if it did not happen (else infinity). The owner's
+        Event goes to ``records``: the next restart of the pass need not wait for it."""
         key = (f.namespace, f.pod)
         uid = self._uid(key)
         if self.dry_run:
@@ -408,23 +418,24 @@ class HealthWatcher:
         if result is act.Result.GONE:
             self._undo(state, f, now)
             return math.inf
+        sent = self.clock()  # not the pass's start: earlier restarts of the pass count in the latency
         self.acted[uid] = now
         self.failed.pop(key, None)
         self.reported.pop(key, None)
         due = f.verdict.due if f.verdict.due is not None else now
         self.metrics.restarts.labels(f.namespace, f.workload.name, d.action.value).inc()
-        self.metrics.latency.observe(max(0.0, now - due))
+        self.metrics.latency.observe(max(0.0, sent - due))
         if f.workload.kind == "StatefulSet" and self.view.watched(f.workload) and f.slot:
             watched = self.view.watched(f.workload)
             if watched is not None and watched.database:
                 self.restarting[f.slot] = (f.workload, uid, now)
-        self.done.append(Done(now, f.namespace, f.pod, f.node, d.action.value, due))
+        self.done.append(Done(sent, f.namespace, f.pod, f.node, d.action.value, due))
         state.recent.append(report.Recent(now, f.pod, f.node, f.workload, d.action.value, d.reason.value,
                                           f.verdict.message))
         log.warning("restarted", extra={"pod": f"{f.namespace}/{f.pod}", "node": f.node, "workload": str(f.workload),
                                         "action": d.action.value, "rule": str(f.verdict.rule),
-                                        "detail": f.verdict.message, "after": round(now - due, 3)})
-        act.emit(self.cluster, owner_event)
+                                        "detail": f.verdict.message, "after": round(sent - due, 3)})
+        records.append(owner_event)
         if self.notifier is not None:
             self.notifier.notify(report.restart_notification(cloud.name, f, d, now))
         return math.inf

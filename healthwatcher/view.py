@@ -15,7 +15,7 @@ Pure: no client, no clock. ``failures(now)`` and ``workload_states()`` are what 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +32,10 @@ WORKLOAD_KINDS = ("DaemonSet", "StatefulSet")
 
 
 # -- trimming: what is kept of each object -------------------------------------------------------
+# (the watch trims with these as each page arrives; it needs the identity and version of each object)
+IDENTITY = ("name", "namespace", "uid", "resourceVersion")
+
+
 def _pick(obj: Mapping[str, Any] | None, *keys: str) -> dict[str, Any]:
     return {k: obj[k] for k in keys if obj and obj.get(k) is not None}
 
@@ -52,11 +56,12 @@ def _trim_container(c: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def trim_pod(pod: Mapping[str, Any]) -> Manifest:
-    """The fields the rules, the owner lookup, the PDB match and the restart read. Pure."""
+    """The fields the rules, the owner lookup, the PDB match, the restart and the watch read. Pure."""
     meta, status = pod.get("metadata") or {}, pod.get("status") or {}
     owners = [_pick(o, "kind", "name", "uid", "controller") for o in meta.get("ownerReferences") or []]
     return {
-        "metadata": {**_pick(meta, "name", "namespace", "uid", "labels", "deletionTimestamp", "creationTimestamp"),
+        **_pick(pod, "apiVersion", "kind"),
+        "metadata": {**_pick(meta, *IDENTITY, "labels", "deletionTimestamp", "creationTimestamp"),
                      "ownerReferences": owners},
         "spec": _pick(pod.get("spec"), "nodeName"),
         "status": {**_pick(status, "phase", "reason", "message", "startTime"),
@@ -68,14 +73,16 @@ def trim_pod(pod: Mapping[str, Any]) -> Manifest:
 
 
 def trim_node(node: Mapping[str, Any]) -> Manifest:
+    """The Ready condition alone (a node's status holds its image list: kilobytes each). Pure."""
     ready = condition(node, "Ready")
-    return {"metadata": _pick(node.get("metadata"), "name"),
+    return {**_pick(node, "apiVersion", "kind"), "metadata": _pick(node.get("metadata"), *IDENTITY),
             "status": {"conditions": [_pick(ready, "type", "status", "lastTransitionTime")] if ready else []}}
 
 
 def trim_workload(obj: Mapping[str, Any]) -> Manifest:
-    return {"kind": obj.get("kind"),
-            "metadata": _pick(obj.get("metadata"), "name", "namespace", "uid", "generation"),
+    """Size, readiness and rollout state. Pure."""
+    return {**_pick(obj, "apiVersion", "kind"),
+            "metadata": _pick(obj.get("metadata"), *IDENTITY, "generation"),
             "spec": _pick(obj.get("spec"), "replicas"),
             "status": dict(obj.get("status") or {})}
 
@@ -313,3 +320,8 @@ class View:
         """Nodes where the workload has a Ready pod (host discovery follows nova-compute's)."""
         return frozenset(str((p.get("spec") or {}).get("nodeName")) for p in self.pods_of(ref)
                          if pod_ready(p) and (p.get("spec") or {}).get("nodeName"))
+
+
+TRIMS: dict[str, Callable[[Manifest], Manifest]] = {"Pod": trim_pod, "Node": trim_node,
+                                                     "DaemonSet": trim_workload, "StatefulSet": trim_workload}
+"""What the watches keep of each kind (the others are small: kept whole)."""

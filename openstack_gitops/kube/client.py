@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -279,7 +279,8 @@ class Cluster:
     # -- the watch verb (see openstack_gitops.kube.watch) ----------------------
     def watch(self, api_version: str, kind: str, namespace: str | None = None, label_selector: str = "",
               field_selector: str = "", *, resource_version: str = "",
-              timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS, backoff: Backoff | None = None) -> Watch:
+              timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS, backoff: Backoff | None = None,
+              transform: Callable[[Manifest], Manifest] | None = None) -> Watch:
         """Every change to one kind, exactly once, until ``stop()``: a LIST, then WATCHes with bookmarks
         resumed from the last resourceVersion, a re-list diffed against what was known on 410 Gone.
 
@@ -291,7 +292,8 @@ class Cluster:
             if exc.terminal:
                 raise
         query = Query(api_version, kind, namespace, label_selector, field_selector)
-        watch = Watch(self, query, resource_version=resource_version, timeout_seconds=timeout_seconds)
+        watch = Watch(self, query, resource_version=resource_version, timeout_seconds=timeout_seconds,
+                      transform=transform)
         if backoff is not None:
             watch.backoff = backoff
         return watch

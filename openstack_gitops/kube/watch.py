@@ -211,6 +211,10 @@ class Watch:
     backoff: Backoff = field(default_factory=lambda: Backoff(base=1.0, cap=60.0))
     clock: Callable[[], float] = time.monotonic
     counters: WatchCounters = field(default_factory=WatchCounters)
+    # what the consumer keeps of each object, applied as each page or event arrives: a LIST of 2,000 pods
+    # then holds one page of full objects at a time, not all of them (it must keep apiVersion, kind and
+    # metadata name, namespace, uid, resourceVersion and labels: the watch's own bookkeeping reads them)
+    transform: Callable[[Manifest], Manifest] | None = None
 
     def __post_init__(self) -> None:
         self._known: dict[ObjectKey, Manifest] = {}
@@ -279,8 +283,8 @@ class Watch:
                 while True:
                     page = self.source.list_page(self.query, self.page_size, token)
                     resource_version = resource_version or page.resource_version
-                    items.extend({"apiVersion": self.query.api_version, "kind": self.query.kind, **o}
-                                 for o in page.items)
+                    full = ({"apiVersion": self.query.api_version, "kind": self.query.kind, **o} for o in page.items)
+                    items.extend(map(self.transform, full) if self.transform else full)
                     token = page.continue_token
                     if not token:
                         return items, resource_version
@@ -315,6 +319,8 @@ class Watch:
                 if isinstance(line, Bookmark):
                     self.counters.bookmarks += 1
                     continue
+                if self.transform is not None:
+                    line = Change(line.type, self.transform(line.object), line.resource_version)
                 key = ObjectKey.of(line.object)
                 if line.type is EventType.DELETED:
                     self._known.pop(key, None)

@@ -232,3 +232,24 @@ def test_stop_while_consuming_ends_the_iteration_and_closes_the_stream() -> None
             watch.stop()
     assert summary(seen) == [("RESYNC", ""), ("ADDED", "a")]
     assert stream.closed
+
+
+def test_a_transform_trims_each_listed_page_and_each_event_and_a_relist_still_diffs() -> None:
+    def trim(obj: Manifest) -> Manifest:
+        seen.append(obj["metadata"]["name"])
+        return {**obj, "data": "trimmed"}
+
+    seen: list[str] = []
+    source = ScriptedSource(
+        [Page((cm("a", "1"),), "5", continue_token="t"), Page((cm("b", "2"),), "5"), Page((cm("b", "2"),), "20")],
+        [[ev("MODIFIED", cm("a", "6"))], ApiError("ConfigMap watch", "watch", 410, "Expired", "too old")])
+    watch = Watch(source, Query("v1", "ConfigMap", "ns"), backoff=Backoff(base=0.0, cap=0.0), clock=lambda: 0.0,
+                  transform=trim)
+    source.watch = watch
+    events = list(watch)
+    assert seen == ["a", "b", "a", "b"]  # both pages, the event, the re-list
+    kept = [o for e in events for o in (e.objects if e.type is EventType.RESYNC else (e.object,))
+            if e.type is not EventType.DELETED]
+    assert kept and all(o["data"] == "trimmed" for o in kept)
+    assert summary(events) == [("ADDED", "a"), ("ADDED", "b"), ("RESYNC", ""), ("MODIFIED", "a"), ("DELETED", "a"),
+                               ("RESYNC", "")]
