@@ -38,6 +38,7 @@ Obj = Mapping[str, Any]
 
 LABEL = "openstack-gitops.io/host-discovery"  # on every Job we create: "true"
 INSTANTIATE_ANNOTATION = "cronjob.kubernetes.io/instantiate"  # kubectl's mark of a Job made by hand
+DEFAULT_DEADLINE_SECONDS = 1800  # a cell setup takes seconds; one still running after 30 minutes is stuck
 DEFAULT_TTL_SECONDS = 3600  # a finished Job (and its pod's logs) stays an hour, as long as the chart's schedule
 COMPUTE_SELECTOR = "application=nova,component=compute"  # the compute DaemonSet's pods (nova-compute-default)
 MAX_NAME = 63  # a Job's name is also a label value (batch.kubernetes.io/job-name) on its pods
@@ -99,15 +100,18 @@ Step = Start | Wait | Idle
 
 
 # -- the Job --------------------------------------------------------------------------------------------
-def job_from_cronjob(cronjob: Obj, name: str, ttl_seconds: int = DEFAULT_TTL_SECONDS) -> dict[str, Any]:
-    """The Job ``kubectl create job <name> --from=cronjob/<cronjob>`` creates, plus our label and a TTL.
+def job_from_cronjob(cronjob: Obj, name: str, ttl_seconds: int = DEFAULT_TTL_SECONDS,
+                     deadline_seconds: int = DEFAULT_DEADLINE_SECONDS) -> dict[str, Any]:
+    """The Job ``kubectl create job <name> --from=cronjob/<cronjob>`` creates, plus our label, a TTL and a deadline.
 
     As kubectl 1.36 builds it: annotations ``cronjob.kubernetes.io/instantiate: manual`` overlaid by the
     jobTemplate's, the jobTemplate's labels, an ownerReference to the CronJob (its uid, controller
     true, no blockOwnerDeletion), the jobTemplate's spec as it is. The ownerReference makes the
     CronJob's controller count the Job as its own: its ``concurrencyPolicy: Forbid`` holds the
     schedule back while ours runs, its history limits and the garbage collector clean up after it.
-    ``ttlSecondsAfterFinished`` is added only when the template has none.
+    ``ttlSecondsAfterFinished`` and ``activeDeadlineSeconds`` are added only when the template has none:
+    at most one of our Jobs runs at a time, so one that never ends (an init container waiting forever)
+    would stop discovery for good; past the deadline Kubernetes fails it and the next one is tried.
     """
     meta = cronjob.get("metadata") or {}
     template = (cronjob.get("spec") or {}).get("jobTemplate") or {}
@@ -116,6 +120,7 @@ def job_from_cronjob(cronjob: Obj, name: str, ttl_seconds: int = DEFAULT_TTL_SEC
     labels = {**(template_meta.get("labels") or {}), LABEL: "true"}
     spec = copy.deepcopy(dict(template.get("spec") or {}))
     spec.setdefault("ttlSecondsAfterFinished", ttl_seconds)
+    spec.setdefault("activeDeadlineSeconds", deadline_seconds)  # a Job that hangs must not block discovery
     job_meta: dict[str, Any] = {
         "name": name,
         "labels": labels,

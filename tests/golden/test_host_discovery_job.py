@@ -75,8 +75,9 @@ def test_the_job_runs_the_charts_pod_as_it_is(cronjob: dict[str, Any]) -> None:
     template = cronjob["spec"]["jobTemplate"]
     job = job_from_cronjob(cronjob, "nova-cell-setup-hd-1")
     assert job["spec"]["template"] == template["spec"]["template"]
-    assert {k: v for k, v in job["spec"].items() if k != "ttlSecondsAfterFinished"} == template["spec"]
-    assert job["spec"]["ttlSecondsAfterFinished"] == 3600  # the chart sets none
+    ours = ("ttlSecondsAfterFinished", "activeDeadlineSeconds")
+    assert {k: v for k, v in job["spec"].items() if k not in ours} == template["spec"]
+    assert (job["spec"]["ttlSecondsAfterFinished"], job["spec"]["activeDeadlineSeconds"]) == (3600, 1800)  # none set
     pod = job["spec"]["template"]["spec"]
     main = [c for c in pod["containers"] if c["name"] == "nova-cell-setup"]
     assert len(main) == 1 and main[0]["command"] == ["/tmp/cell-setup.sh"]

@@ -70,7 +70,8 @@ def test_job_is_what_kubectl_creates_plus_our_label_and_a_ttl() -> None:
             "ownerReferences": [{"apiVersion": "batch/v1", "kind": "CronJob", "name": "nova-cell-setup",
                                  "uid": "uid-1", "controller": True}],
         },
-        "spec": {**source["spec"]["jobTemplate"]["spec"], "ttlSecondsAfterFinished": 3600},
+        "spec": {**source["spec"]["jobTemplate"]["spec"], "ttlSecondsAfterFinished": 3600,
+                 "activeDeadlineSeconds": 1800},
     }
     assert source == kept  # the CronJob is not changed
     job["spec"]["template"]["spec"]["containers"][0]["image"] = "changed"
@@ -87,6 +88,14 @@ def test_job_is_what_kubectl_creates_plus_our_label_and_a_ttl() -> None:
 def test_job_metadata(template_meta: dict[str, Any], labels: dict[str, str], annotations: dict[str, str]) -> None:
     meta = job_from_cronjob(cronjob(**template_meta), "j")["metadata"]
     assert (meta["labels"], meta["annotations"]) == (labels, annotations)
+
+
+def test_a_deadline_of_the_template_stays_and_one_is_added_when_it_has_none() -> None:
+    """One of our Jobs at a time: a Job that never ends must fail by itself, or discovery stops for good."""
+    source = cronjob()
+    assert job_from_cronjob(source, "j")["spec"]["activeDeadlineSeconds"] == 1800
+    source["spec"]["jobTemplate"]["spec"]["activeDeadlineSeconds"] = 120
+    assert job_from_cronjob(source, "j")["spec"]["activeDeadlineSeconds"] == 120
 
 
 def test_a_ttl_of_the_template_stays() -> None:
