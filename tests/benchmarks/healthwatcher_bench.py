@@ -76,6 +76,7 @@ from tests.integration.healthwatcher_support import (
     policy,
     publish,
 )
+from tests.waiting import wait_for
 
 NAMESPACE = "hw-bench"
 COMPUTE = "application=nova,component=compute"
@@ -347,16 +348,6 @@ def watcher_log(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def wait(predicate: Any, timeout: float, what: str, every: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise RuntimeError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
 # -- the baseline: a polling watchdog ---------------------------------------------------------------
 def poller_main(args: argparse.Namespace) -> int:
     """``kubectl get pods -o json`` every interval; ``kubectl delete pod`` what crash-loops past grace."""
@@ -468,8 +459,8 @@ def run(tb: bed.TestBed, root: Path, args: argparse.Namespace, result: dict[str,
                         **{WORKLOAD: {"graceSeconds": {**FAST, "crashLoop": grace}}})
         publish(admin, NAMESPACE, health)
         admin.apply(compute_daemonset(NAMESPACE))
-        wait(lambda: all_ready(admin, NAMESPACE, COMPUTE, args.computes), 1200,
-             f"{args.computes} compute pods Ready", every=3)
+        wait_for(lambda: all_ready(admin, NAMESPACE, COMPUTE, args.computes), 1200,
+                 f"{args.computes} compute pods Ready", every=3)
         result["cloud_ready_s"] = round(time.monotonic() - started, 1)
         log(f"{args.computes} pods of {WORKLOAD} Ready after {result['cloud_ready_s']}s")
         time.sleep(3)  # the status writes of the last pods settle
@@ -485,7 +476,7 @@ def run(tb: bed.TestBed, root: Path, args: argparse.Namespace, result: dict[str,
             return m.get("openstack_gitops_health_watcher_watched_pods") == args.computes \
                 and m.get("openstack_gitops_leader") == 1.0
 
-        wait(synced, 300, "the watcher leading with every pod watched", every=0.1)
+        wait_for(synced, 300, "the watcher leading with every pod watched", every=0.1)
         t_synced = time.time()
         cpu_startup, peak_startup = proc_stats(watcher.pid)
         time.sleep(AUDIT_LAG)
@@ -520,7 +511,7 @@ def run(tb: bed.TestBed, root: Path, args: argparse.Namespace, result: dict[str,
                      if b.get("alertname") == "OpenStackPodRestarted"}
             return set(victims) <= set(done) and set(victims) <= noted
 
-        wait(restarted_and_notified, 120 + 10 * grace, "every failure restarted and notified")
+        wait_for(restarted_and_notified, 120 + 10 * grace, "every failure restarted and notified", every=0.5)
         t_done = time.time()
         cpu1, peak_failures = proc_stats(watcher.pid)
         m1 = scrape(port)
@@ -587,7 +578,7 @@ def run(tb: bed.TestBed, root: Path, args: argparse.Namespace, result: dict[str,
         log(f"failures: {json.dumps(result['failures'])}")
 
         # -- at rest --------------------------------------------------------------------------------------
-        wait(lambda: all_ready(admin, NAMESPACE, COMPUTE, args.computes), 300, "every replacement Ready", every=3)
+        wait_for(lambda: all_ready(admin, NAMESPACE, COMPUTE, args.computes), 300, "every replacement Ready", every=3)
         time.sleep(10)  # the last status writes, Events and notifications
         log(f"watcher at rest for {args.rest:.0f}s")
         m_rest0 = scrape(port)
@@ -606,7 +597,7 @@ def run(tb: bed.TestBed, root: Path, args: argparse.Namespace, result: dict[str,
         # -- the baseline: a polling watchdog ----------------------------------------------------------------
         kubeconfig = proxied_kubeconfig(tb, poller_proxy, root / "kubeconfig-poller")
         poller = start_poller(kubeconfig, args.poll_interval, grace, root / "kubectl-cache", root / "poller.log")
-        wait(lambda: (root / "poller.log").read_text().count("\n") >= 1, 60, "the poller's first poll")
+        wait_for(lambda: (root / "poller.log").read_text().count("\n") >= 1, 60, "the poller's first poll", every=0.5)
         log(f"poller at rest for {args.poller_rest:.0f}s")
         result["poller_rest"] = rest_window(audit, KUBECTL_AGENT, poller_proxy, poller.pid, args.poller_rest,
                                             children=True)
@@ -617,8 +608,8 @@ def run(tb: bed.TestBed, root: Path, args: argparse.Namespace, result: dict[str,
         for v in poller_victims:
             p_injected.update(inject(tb, [v]))
             time.sleep(rng.uniform(1.0, args.poll_interval / 2))  # land at every phase of its loop
-        wait(lambda: set(poller_victims) <= set(deletes_of_pods(audit.by_agent(KUBECTL_AGENT, t_pfail))),
-             120, "the poller's deletes")
+        wait_for(lambda: set(poller_victims) <= set(deletes_of_pods(audit.by_agent(KUBECTL_AGENT, t_pfail))),
+                 120, "the poller's deletes", every=0.5)
         time.sleep(AUDIT_LAG)
         p_deletes = deletes_of_pods(audit.by_agent(KUBECTL_AGENT, t_pfail))
         p_visible = visible_times(audit, p_injected)
