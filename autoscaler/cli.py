@@ -22,7 +22,7 @@ from openstack_gitops.kube import lease
 from openstack_gitops.kube.client import ApiError, Cluster, load_api_client
 from openstack_gitops.kube.lease import LeaderElector, default_identity, leader_gauge, user_agent
 from openstack_gitops.runtime import logs
-from openstack_gitops.runtime.probes import Heartbeat, all_of, ok
+from openstack_gitops.runtime.probes import Heartbeat
 
 log = logs.get("autoscaler.cli")
 LOOP_STALLED_AFTER = 120.0  # healthz fails when the loop has not come round for this long
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     if elect:
         elector = lease.elector_of(args, Cluster(load_api_client(args.kubeconfig, Process.AUTOSCALER),
                                                  Process.AUTOSCALER), identity, on_lost=stop_now)
-    still_leader = elector.is_leader if elector else (lambda: True)
+    still_leader = lease.fence(elector)
     metrics = Metrics()
     leader_gauge(metrics.registry, still_leader)
     prometheus = Prometheus(prom_config)
@@ -93,8 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     beat = Heartbeat("autoscaler loop", LOOP_STALLED_AFTER)
     server = None
     if args.metrics_port:
-        server = metrics.serve(args.metrics_port, healthz=all_of([beat.check, *([elector.alive] if elector else [])]),
-                               readyz=elector.readiness if elector else ok)
+        healthz, readyz = lease.probes(elector, beat.check)
+        server = metrics.serve(args.metrics_port, healthz=healthz, readyz=readyz)
     signal.signal(signal.SIGTERM, stop_now)
     signal.signal(signal.SIGINT, stop_now)
     if elector is not None:

@@ -23,7 +23,7 @@ from openstack_gitops.kube import lease
 from openstack_gitops.kube.client import ApiError, Cluster, load_api_client
 from openstack_gitops.kube.lease import LeaderElector, default_identity, leader_gauge, user_agent
 from openstack_gitops.runtime import logs
-from openstack_gitops.runtime.probes import Heartbeat, all_of, ok
+from openstack_gitops.runtime.probes import Heartbeat
 
 log = logs.get("healthwatcher.cli")
 LOOP_STALLED_AFTER = 60.0  # healthz fails when the loop has not come round for this long
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         cluster.api.user_agent = user_agent(cluster.api.user_agent, identity)
         elector = lease.elector_of(args, Cluster(load_api_client(args.kubeconfig, Process.HEALTH_WATCHER),
                                                  Process.HEALTH_WATCHER), identity, on_lost=stop_now)
-    still_leader = elector.is_leader if elector else (lambda: True)
+    still_leader = lease.fence(elector)
     metrics = Metrics()
     leader_gauge(metrics.registry, still_leader)
     notify_to = sinks(args)
@@ -114,8 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     beat = Heartbeat("health watcher loop", LOOP_STALLED_AFTER)
     server = None
     if args.metrics_port:
-        server = metrics.serve(args.metrics_port, healthz=all_of([beat.check, *([elector.alive] if elector else [])]),
-                               readyz=elector.readiness if elector else ok)
+        healthz, readyz = lease.probes(elector, beat.check)
+        server = metrics.serve(args.metrics_port, healthz=healthz, readyz=readyz)
     signal.signal(signal.SIGTERM, stop_now)
     signal.signal(signal.SIGINT, stop_now)
     notifier.start()

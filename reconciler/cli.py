@@ -33,7 +33,7 @@ from openstack_gitops.model.errors import SpecError, SpecInvalid
 from openstack_gitops.model.expand import expand
 from openstack_gitops.model.spec import Spec
 from openstack_gitops.runtime import logs
-from openstack_gitops.runtime.probes import Heartbeat, all_of, ok
+from openstack_gitops.runtime.probes import Heartbeat
 from reconciler.edges.git import GitSource
 from reconciler.edges.helm import Helm, HelmError, find_helm
 from reconciler.engine import pipeline, status
@@ -249,7 +249,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     elector: LeaderElector | None = None
     if elect:  # its own connections: renewals never queue behind applies
         elector = lease.elector_of(args, Cluster(load_api_client(args.kubeconfig)), identity, on_lost=stop_now)
-    still_leader = elector.is_leader if elector else (lambda: True)
+    still_leader = lease.fence(elector)
     metrics = Metrics()
     leader_gauge(metrics.registry, still_leader)
     main_beat = Heartbeat("main loop", 60)
@@ -267,8 +267,8 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     loop = Loop(reconciler, interval=args.interval)
     if args.metrics_port:
         checks = [main_beat.check, lambda: reconcile_beat.check() if loop.busy() else (True, "reconcile: idle")]
-        metrics.serve(args.metrics_port, healthz=all_of([*checks, *([elector.alive] if elector else [])]),
-                      readyz=elector.readiness if elector else ok)
+        healthz, readyz = lease.probes(elector, *checks)
+        metrics.serve(args.metrics_port, healthz=healthz, readyz=readyz)
     webhook = None
     if args.webhook_port and not args.once:
 

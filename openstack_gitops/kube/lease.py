@@ -38,6 +38,7 @@ from prometheus_client import CollectorRegistry, Gauge
 from openstack_gitops.kube.client import ApiError, Cluster
 from openstack_gitops.kube.objects import Manifest
 from openstack_gitops.runtime import logs
+from openstack_gitops.runtime.probes import Check, all_of, ok
 
 log = logs.get("lease")
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -439,3 +440,15 @@ def hand_over(elector: LeaderElector | None) -> bool:
         return True
     elector.release()
     return False
+
+
+def fence(elector: LeaderElector | None) -> Callable[[], bool]:
+    """What a process asks before each write: the Lease's fence, or always yes when it runs alone."""
+    return elector.is_leader if elector is not None else (lambda: True)
+
+
+def probes(elector: LeaderElector | None, *alive: Check) -> tuple[Check, Check]:
+    """(/healthz, /readyz): alive while ``alive`` and the elector's thread are; ready as the elector says
+    (a standby is ready: it keeps watching), always when it runs alone."""
+    healthz = all_of([*alive, *([elector.alive] if elector is not None else [])])
+    return healthz, (elector.readiness if elector is not None else ok)
