@@ -27,10 +27,12 @@ from healthwatcher.decide import (
     Failure,
     History,
     Reason,
+    Workload,
     WorkloadRef,
     decide,
 )
 from healthwatcher.hostdiscovery import HostDiscovery
+from healthwatcher.hostdiscovery import Reason as Discovered
 from healthwatcher.metrics import Metrics
 from healthwatcher.notify import Notification
 from healthwatcher.view import TRIMS, Cloud, PodKey, View, pod_ready
@@ -336,7 +338,7 @@ class HealthWatcher:
 
     def _discovery_event(self, namespace: str, reason: str, message: str) -> None:
         self.metrics.discovery.labels(namespace, reason).inc()
-        failed = reason in ("HostDiscoveryFailed", "HostDiscoveryCreateFailed", "HostDiscoveryCronJobMissing")
+        failed = reason in (Discovered.FAILED, Discovered.CREATE_FAILED, Discovered.CRONJOB_MISSING)
         (log.warning if failed else log.info)("host discovery", extra={"namespace": namespace, "reason": reason,
                                                                        "detail": message})
         note = act.Note(act.RecordKind.DISCOVERY, reason, message, warning=failed)
@@ -425,10 +427,9 @@ class HealthWatcher:
         due = f.verdict.due if f.verdict.due is not None else now
         self.metrics.restarts.labels(f.namespace, f.workload.name, d.action.value).inc()
         self.metrics.latency.observe(max(0.0, sent - due))
-        if f.workload.kind == "StatefulSet" and self.view.watched(f.workload) and f.slot:
-            watched = self.view.watched(f.workload)
-            if watched is not None and watched.database:
-                self.restarting[f.slot] = (f.workload, uid, now)
+        watched = self.view.watched(f.workload)
+        if f.workload.kind == "StatefulSet" and watched is not None and watched.database:
+            self.restarting[f.slot] = (f.workload, uid, now)
         self.done.append(Done(sent, f.namespace, f.pod, f.node, d.action.value, due))
         state.recent.append(report.Recent(now, f.pod, f.node, f.workload, d.action.value, d.reason.value,
                                           f.verdict.message))
@@ -464,14 +465,14 @@ class HealthWatcher:
             self.notifier.notify(report.refusal_notification(cloud.name, f, d, now))
 
     def _breakers(self, cloud: Cloud, state: _Cloudstate, open_now: set[WorkloadRef], failures: list[Failure],
-                  workloads: Mapping[WorkloadRef, object], now: float) -> None:
+                  workloads: Mapping[WorkloadRef, Workload], now: float) -> None:
         failed: dict[WorkloadRef, int] = defaultdict(int)
         for f in failures:
             failed[f.workload] += 1
         for ref in sorted(open_now ^ state.breakers):
             opened = ref in open_now
             w = workloads.get(ref)
-            pods = int(getattr(w, "pods", 0))
+            pods = w.pods if w is not None else 0
             self.metrics.breaker.labels(ref.namespace, ref.name).set(1 if opened else 0)
             act.emit(self.cluster, act.breaker_event(ref, failed[ref], pods, opened, now))
             note = report.breaker_notification(cloud.name, ref, failed[ref], pods, now)
