@@ -7,10 +7,9 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,6 +24,7 @@ from openstack_gitops.model.spec import AutoscalingPolicy, policy_document
 from reconciler.engine import status
 from testbed import bed, process
 from testbed.prometheus import Prometheus as PrometheusServer
+from tests import background
 
 REPO = Path(__file__).resolve().parents[2]
 MAX_SESSIONS = 200  # the load generator never holds more than this many connections
@@ -105,17 +105,9 @@ def in_process(testbed: bed.TestBed, prom_url: str, namespace: str, **kw: Any) -
                       **kw), cluster
 
 
-@contextmanager
-def running(scaler: Autoscaler) -> Iterator[Autoscaler]:
+def running(scaler: Autoscaler) -> AbstractContextManager[Autoscaler]:
     """``scaler.run`` in a thread until the block ends."""
-    stop = threading.Event()
-    thread = threading.Thread(target=scaler.run, args=(stop,), name="autoscaler", daemon=True)
-    thread.start()
-    try:
-        yield scaler
-    finally:
-        stop.set()
-        thread.join(10)
+    return background.running(scaler, "autoscaler", 10)
 
 
 def start_process(testbed: bed.TestBed, prom_url: str, namespace: str, identity: str, log: Path,

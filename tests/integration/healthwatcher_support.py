@@ -9,9 +9,7 @@ import os
 import secrets
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,7 @@ from reconciler.engine import pipeline, status
 from testbed import bed, build, process
 from testbed.charts import upstream_charts
 from testbed.nodes import COMPUTE_LABELS, CONTROL_PLANE_LABELS
+from tests import background
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = {"crashLoop": 1, "phaseFailed": 1, "notReady": 2, "terminating": 2}  # grace seconds in tests
@@ -101,17 +100,9 @@ def in_process(testbed: bed.TestBed, namespace: str, notifier: Notifier | None =
     return HealthWatcher(cluster, Metrics(), notifier, namespace=namespace, identity="test", **kw), cluster
 
 
-@contextmanager
-def running(watcher: HealthWatcher) -> Iterator[HealthWatcher]:
+def running(watcher: HealthWatcher) -> AbstractContextManager[HealthWatcher]:
     """``watcher.run`` in a thread until the block ends."""
-    stop = threading.Event()
-    thread = threading.Thread(target=watcher.run, args=(stop,), name="health-watcher", daemon=True)
-    thread.start()
-    try:
-        yield watcher
-    finally:
-        stop.set()
-        thread.join(15)
+    return background.running(watcher, "health-watcher", 15)
 
 
 def start_process(testbed: bed.TestBed, namespace: str, identity: str, log: Path,

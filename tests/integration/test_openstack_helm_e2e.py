@@ -10,7 +10,6 @@ passes alone.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +29,7 @@ from reconciler.engine.identity import CloudRef
 from reconciler.engine.outcome import Reason
 from reconciler.engine.reconcile import Reconciler
 from testbed import bed
+from tests.background import running
 from tests.waiting import wait_for
 
 from .reconcile_support import (
@@ -315,10 +315,7 @@ def test_the_health_watcher_guards_the_real_charts_workloads(installed: Cloud) -
     namespace = cloud.repo.namespace
     watcher = HealthWatcher(Cluster(cloud.testbed.api_client(), Process.HEALTH_WATCHER), HealthWatcherMetrics(),
                             namespace=namespace, identity="e2e")
-    stop = threading.Event()
-    thread = threading.Thread(target=watcher.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
+    with running(watcher, "health-watcher"):
         wait_for(watcher.synced, 60, "the watcher's first lists")
         guarded = {ref.name for ref in watcher.view.workload_states({})}
         assert guarded == {"nova-compute-default", "libvirt-libvirt-default", "mariadb-server", "rabbitmq-rabbitmq",
@@ -335,6 +332,3 @@ def test_the_health_watcher_guards_the_real_charts_workloads(installed: Cloud) -
         # the reconciler does not fight it: a pass after the restart writes nothing of the cloud's objects
         outcome, writes = object_writes_during(cloud.testbed, cloud.reconciler.reconcile)
         assert outcome.ok and writes == [], (outcome.message, writes)
-    finally:
-        stop.set()
-        thread.join(15)
